@@ -1,0 +1,1 @@
+"""auxqual: quality of auxiliary anomalies."""

@@ -1,0 +1,7 @@
+"""``python -m auxqual`` runs the ``auxqual`` command."""
+
+import sys
+
+from auxqual.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""``auxqual lineage``: which auxiliary anomaly sets made a model, which models an
+anomaly set made, and whether the files on disk still match their hashes.
+
+    auxqual lineage --model models/digits/local/eap/mlp/q20.pt
+    auxqual lineage --anomaly-set data/aux/digits/local.parquet   (or a sha256 prefix)
+    auxqual lineage --verify
+
+``--verify`` prints a summary line and the files that changed or are missing
+(``--json``: every file record). Reads ``results/lineage.parquet`` (``--table``); when that file does not exist the
+sidecars under ``--models-dir`` are collected on the fly. Without a query it lists
+every model. Exit codes: 0 ok, 1 ``--verify`` found changed or missing files,
+2 bad input (unknown model, ambiguous hash prefix, unreadable table, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from auxqual import lineage
+
+SHORT = 12  # hash characters shown in the readable tables
+_MODEL_VIEW = ("anomaly_set_path", "anomaly_set_sha256", "generator", "score", "q", "n_rows",
+               "selected_rows_sha256")
+_SET_VIEW = ("model_path", "model_sha256", "detector", "score", "q", "n_rows", "selected_rows_sha256")
+_LIST_VIEW = ("model_path", "detector", "anomaly_set_path", "score", "q", "n_rows")
+_VERIFY_VIEW = ("status", "role", "path", "recorded_sha256", "actual_sha256", "n_models")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``lineage`` sub-command on an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser(
+        "lineage", help="query model <-> auxiliary anomaly set lineage; verify hashes",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    query = parser.add_mutually_exclusive_group()
+    query.add_argument("--model", metavar="PATH", help="model path (or sha256 prefix): list its anomaly sets")
+    query.add_argument("--anomaly-set", metavar="PATH_OR_HASH",
+                       help="anomaly-set path, file, or sha256 prefix (>= 6 hex): list the models it trained")
+    query.add_argument("--verify", action="store_true",
+                       help="re-hash every model, training and anomaly-set file; exit 1 on drift")
+    parser.add_argument("--table", default="results/lineage.parquet", help="lineage table (default: %(default)s)")
+    parser.add_argument("--models-dir", default="models",
+                        help="sidecars to collect when --table does not exist (default: %(default)s)")
+    parser.add_argument("--root", default=".", help="folder the recorded paths are relative to (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sub-command; print the result; return the exit code (0, 1 or 2)."""
+    try:
+        table = load_table(Path(args.table), Path(args.models_dir))
+        if args.verify:
+            return _run_verify(table, Path(args.root), args.json)
+        if args.model:
+            frame, view = lineage.anomaly_sets_for_model(table, args.model), _MODEL_VIEW
+        elif args.anomaly_set:
+            frame, view = lineage.models_for_anomaly_set(table, args.anomaly_set), _SET_VIEW
+        else:
+            frame, view = table, _LIST_VIEW
+    except ValueError as error:
+        print(f"auxqual lineage: error: {error}", file=sys.stderr)
+        return 2
+    _print(frame, view, args.json, _heading(args, frame))
+    return 0
+
+
+def load_table(table_path: Path, models_dir: Path) -> pd.DataFrame:
+    """The lineage table from ``table_path``, else collected from ``models_dir``."""
+    if table_path.is_file():
+        try:
+            table = pd.read_parquet(table_path)
+        except Exception as error:  # pyarrow raises many types for a bad file
+            raise ValueError(f"{table_path}: cannot read the lineage table ({error})") from error
+        missing = [c for c in lineage.TABLE_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"{table_path}: not a lineage table (missing columns {missing})")
+        return table
+    if models_dir.is_dir():
+        return lineage.collect_lineage(models_dir)
+    raise ValueError(f"neither the lineage table {table_path} nor the models folder {models_dir} exists; "
+                     "run `dvc repro lineage` or pass --table / --models-dir")
+
+
+def _run_verify(table: pd.DataFrame, root: Path, as_json: bool) -> int:
+    report = lineage.verify(table, root)
+    drift = report[report["status"] != "ok"]
+    counts = report["status"].value_counts()
+    summary = (f"{len(report)} file record(s) under {root}: {counts.get('ok', 0)} ok, "
+               f"{counts.get('changed', 0)} changed, {counts.get('missing', 0)} missing")
+    if as_json:
+        _print(report, _VERIFY_VIEW, True, summary)
+    else:  # hundreds of models: show the summary and only the files that drifted
+        _print(drift, _VERIFY_VIEW, False, summary)
+    return 1 if len(drift) else 0
+
+
+def _heading(args: argparse.Namespace, frame: pd.DataFrame) -> str:
+    if args.model:
+        models = frame["model_path"].unique().tolist()
+        sha = frame["model_sha256"].iloc[0][:SHORT] if len(frame) else "?"
+        return f"model {', '.join(models)} (sha256 {sha}…): {len(frame)} auxiliary set record(s)"
+    if args.anomaly_set:
+        sets = ", ".join(f"{p} (sha256 {h[:SHORT]}…)" for p, h in
+                         frame[["anomaly_set_path", "anomaly_set_sha256"]].drop_duplicates().itertuples(index=False))
+        return f"anomaly set {sets}: {frame['model_path'].nunique()} model(s)"
+    return f"{frame['model_path'].nunique()} model(s), {len(frame)} lineage row(s)"
+
+
+def _print(frame: pd.DataFrame, view: tuple[str, ...], as_json: bool, heading: str) -> None:
+    columns = [c for c in view if c in frame.columns]
+    if as_json:
+        print(frame.to_json(orient="records", indent=2))
+        return
+    print(heading)
+    if frame.empty:
+        return
+    shown = pd.DataFrame({c: frame[c].map(_cell, na_action="ignore").astype(object) for c in columns})
+    for column in columns:
+        if column.endswith("sha256"):
+            shown[column] = shown[column].map(lambda h: h[:SHORT] if isinstance(h, str) else h)
+    print(shown.where(shown.notna(), "-").to_string(index=False))
+
+
+def _cell(value: Any) -> Any:
+    """Whole-number floats (q) without the ``.0``."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -1,0 +1,3 @@
+"""The 12 baseline quality estimators, registered by name in ``BASELINES``."""
+
+BASELINES: dict[str, type] = {}

@@ -1,0 +1,59 @@
+"""Every quality score by name: ``make_scorer(name, **params)``.
+
+Each scorer follows one interface: ``fit(X_train, y_train)`` (y = 1 labelled
+anomaly, 0 normal) and ``score_samples(X_aux)`` returning one float per
+auxiliary row, higher = better auxiliary anomaly. EAP also reports the spread of
+its score over the subsets (:func:`score_with_std`).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from auxqual.quality.ablations import DensityProbabilityScore, DensityScore, ProbabilityScore, RarityScore
+from auxqual.quality.eap import EAP
+
+SCORERS: dict[str, type] = {
+    "eap": EAP,
+    "rarity": RarityScore,
+    "density": DensityScore,
+    "probability": ProbabilityScore,
+    "density_probability": DensityProbabilityScore,
+}
+
+
+def _all_scorers() -> dict[str, type]:
+    from auxqual.quality.baselines import BASELINES  # noqa: PLC0415  (keeps import order acyclic)
+
+    return {**SCORERS, **BASELINES}
+
+
+def scorer_names() -> tuple[str, ...]:
+    """Names accepted by :func:`make_scorer`: EAP, its ablations, then the baselines."""
+    return tuple(_all_scorers())
+
+
+def make_scorer(name: str, **params: object) -> object:
+    """A fresh, unfitted quality scorer ``name`` with ``params`` (its ``__init__`` arguments).
+
+    Unknown names and parameters raise a ``ValueError`` that lists what is accepted.
+    """
+    scorers = _all_scorers()
+    if name not in scorers:
+        raise ValueError(f"unknown quality score {name!r}; choose one of {', '.join(scorers)}")
+    cls = scorers[name]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"quality score {name!r} has no parameter(s) {unknown}; it accepts {accepted}")
+    return cls(**params)
+
+
+def score_with_std(scorer: object, X_aux: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(score, std)`` of a fitted scorer; ``std`` is None for scorers without a spread."""
+    if isinstance(scorer, EAP):
+        details = scorer.score_samples(X_aux, return_details=True)
+        return details.score, details.score_std
+    return np.asarray(scorer.score_samples(X_aux), dtype=np.float64), None

@@ -1,0 +1,182 @@
+"""Helpers shared by the stage scripts: params, logging, seeds, atomic output folders.
+
+Nothing here holds an algorithm; it is the plumbing between params.yaml, files and
+the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from auxqual.io import feature_columns_of
+
+PARAMS_FILE = Path("params.yaml")
+PREPARED_DIR = Path("data/prepared")
+AUX_DIR = Path("data/aux")
+SCORES_DIR = Path("data/scores")
+PREDICTIONS_DIR = Path("data/predictions")
+MODELS_DIR = Path("models")
+RESULTS_DIR = Path("results")
+PLOTS_DIR = Path("plots")
+REPORTS_DIR = Path("reports")
+BENCHMARK_GENERATOR = "benchmark_mixture"
+
+
+class StageError(RuntimeError):
+    """A stage cannot run; the message says why (file, dataset, parameter, counts)."""
+
+
+# --------------------------------------------------------------------------- params
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise StageError(f"{path}: params file not found (run the stage from the repository root)")
+    with path.open(encoding="utf-8") as handle:
+        params = yaml.safe_load(handle) or {}
+    if not isinstance(params, dict):
+        raise StageError(f"{path}: expected a mapping at the top level")
+    return params
+
+
+def section(params: dict[str, Any], name: str) -> dict[str, Any]:
+    value = params.get(name)
+    if not isinstance(value, dict):
+        raise StageError(f"params.yaml: missing section {name!r}")
+    return value
+
+
+def require(config: dict[str, Any], key: str, where: str) -> Any:
+    if key not in config:
+        raise StageError(f"params.yaml: missing parameter {where}.{key}")
+    return config[key]
+
+
+def names_and_params(config: dict[str, Any], list_key: str, params_key: str, where: str) -> list[tuple[str, dict]]:
+    """``[(name, params), ...]`` from a list of names and a mapping of per-name params."""
+    names = require(config, list_key, where)
+    if isinstance(names, str) or not isinstance(names, list) or not names:
+        raise StageError(f"params.yaml: {where}.{list_key} must be a non-empty list of names, got {names!r}")
+    if len(set(names)) != len(names):
+        raise StageError(f"params.yaml: {where}.{list_key} lists a name twice: {names}")
+    per_name = config.get(params_key) or {}
+    if not isinstance(per_name, dict):
+        raise StageError(f"params.yaml: {where}.{params_key} must be a mapping of name -> params")
+    out = []
+    for name in names:
+        options = per_name.get(name) or {}
+        if not isinstance(options, dict):
+            raise StageError(f"params.yaml: {where}.{params_key}.{name} must be a mapping, got {options!r}")
+        out.append((str(name), dict(options)))
+    return out
+
+
+def cell_seed(base: int, *keys: Any) -> int:
+    """A seed for one cell, a stable function of ``base`` and the cell's keys (independent
+    of the process, of Python's hash randomisation and of the order cells run in)."""
+    text = "/".join(str(k) for k in keys).encode("utf-8")
+    return int(np.random.SeedSequence([int(base), zlib.crc32(text)]).generate_state(1)[0] % (2**31 - 1))
+
+
+# --------------------------------------------------------------------------- logging
+class Log:
+    """Per-stage log lines on stderr (DVC shows them), with elapsed seconds."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.stage} {time.perf_counter() - self.start:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- outputs
+def _raise_on_sigterm(signum, frame):  # pragma: no cover - exercised through subprocesses
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    """Turn SIGTERM into ``SystemExit`` so that ``finally`` blocks (removal of temporary
+    files and staging folders) run when a stage is stopped politely."""
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+
+
+@contextlib.contextmanager
+def publish_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Build an output folder in a hidden staging folder beside ``target``; on success
+    replace ``target`` by it in one rename.
+
+    A stage stopped half-way (an exception, Ctrl-C, SIGTERM) removes the staging
+    folder; a stage killed with SIGKILL leaves a hidden ``.<name>.partial`` folder,
+    never a partial ``target``, and the next run removes the leftover first.
+    """
+    target = Path(target)
+    staging = target.parent / f".{target.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def remove_stale(*targets: str | os.PathLike) -> None:
+    """Remove single-file outputs of a previous run (and leftovers of a killed one), so a
+    failing stage never leaves an output that looks current."""
+    for target in targets:
+        target = Path(target)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        for leftover in target.parent.glob(f".{target.name}.*.tmp") if target.parent.exists() else []:
+            leftover.unlink(missing_ok=True)
+
+
+def main_wrapper(stage: str, main) -> None:
+    """Run a stage's ``main``; print a one-line error (no traceback) for the errors a
+    user can fix, and exit non-zero so that ``dvc repro`` stops."""
+    install_signal_handlers()
+    try:
+        main()
+    except (ValueError, StageError) as error:
+        print(f"ERROR in stage {stage!r}: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+# --------------------------------------------------------------------------- tables
+def split_features(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """Feature matrix (x0 … x{d-1}) and the metadata columns of a stage table."""
+    columns = feature_columns_of(frame)
+    if not columns:
+        raise StageError(f"{name}: no feature columns x0 … x{{d-1}}")
+    return frame[columns].to_numpy(dtype=np.float64), frame.drop(columns=columns)
+
+
+def dataset_dirs(root: Path, stage_name: str) -> list[str]:
+    """The dataset folders under ``root`` (the output of an upstream stage), sorted."""
+    if not root.is_dir():
+        raise StageError(f"{root}: not found; run the upstream stage first (stage {stage_name!r})")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise StageError(f"{root}: holds no dataset folder")
+    return names

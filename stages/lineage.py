@@ -1,0 +1,35 @@
+"""Stage ``lineage``: gather every model's sidecar into one table.
+
+Writes ``results/lineage.parquet`` (``auxqual.lineage.collect_lineage(models)``): one
+row per model and input, linking each model's sha256 to the auxiliary anomaly set
+(path, sha256, generator, score, q) that produced it. ``auxqual lineage`` queries it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auxqual.io import write_parquet
+from auxqual.lineage import collect_lineage
+from stages.common import MODELS_DIR, RESULTS_DIR, Log, StageError, main_wrapper, remove_stale
+
+LINEAGE_PATH = RESULTS_DIR / "lineage.parquet"
+
+
+def main() -> None:
+    log = Log("lineage")
+    remove_stale(LINEAGE_PATH)
+    if not Path(MODELS_DIR).is_dir():
+        raise StageError(f"{MODELS_DIR}: not found; run stage 'train' first")
+    table = collect_lineage(MODELS_DIR)
+    if len(table) == 0:
+        raise StageError(f"{MODELS_DIR}: no lineage sidecars found")
+    sort_by = [c for c in ("model_path", "role", "path") if c in table.columns]
+    if sort_by:
+        table = table.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
+    write_parquet(table, LINEAGE_PATH)
+    log(f"wrote {LINEAGE_PATH}: {len(table)} rows")
+
+
+if __name__ == "__main__":
+    main_wrapper("lineage", main)

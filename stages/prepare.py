@@ -1,0 +1,133 @@
+"""Stage ``prepare``: load and validate each dataset, apply the benchmark protocol.
+
+For every dataset in ``data.datasets`` (files ``<data.path>/<name>.npz``; the other
+``.npz`` files of the folder are the sources of unrealistic auxiliary anomalies) this
+writes ``data/prepared/<dataset>/``:
+
+- ``train.parquet``: x0 … x{d-1}, ``y`` (1 = labelled anomaly), ``dataset``, ``row``
+- ``test.parquet``: the same columns (balanced test set)
+- ``aux.parquet``: the benchmark auxiliary set: x0 …, ``kind`` (realistic /
+  indistinguishable / unrealistic), provenance columns, ``dataset``, ``aux_id``
+- ``meta.json``: the protocol's counts, the standardisation, the input file's sha256
+
+Params: ``data`` (path, datasets), ``prepare`` (protocol settings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auxqual.datasets import dataset_files, resolve_dataset
+from auxqual.io import features_frame, load_dataset, write_json, write_parquet
+from auxqual.protocol import split_benchmark
+from stages.common import PREPARED_DIR, Log, StageError, load_params, main_wrapper, publish_dir, require, section
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load(name: str, path: Path, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    if name not in cache:
+        try:
+            cache[name] = load_dataset(path)
+        except ValueError as error:
+            raise ValueError(f"dataset {name!r}: {error}") from error
+    return cache[name]
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
+def main() -> None:
+    log = Log("prepare")
+    params = load_params()
+    data = section(params, "data")
+    config = section(params, "prepare")
+    folder = Path(require(data, "path", "data"))
+    wanted = require(data, "datasets", "data")
+    if isinstance(wanted, str) or not isinstance(wanted, list) or not wanted:
+        raise StageError(f"params.yaml: data.datasets must be a non-empty list of dataset names, got {wanted!r}")
+    files = dataset_files(folder)
+    names = [resolve_dataset(str(name), files) for name in wanted]
+    if len(set(names)) != len(names):
+        raise StageError(f"params.yaml: data.datasets names a dataset twice: {wanted}")
+    extra = dict(config.get("protocol") or {})
+    cache: dict = {}
+    with publish_dir(PREPARED_DIR) as staging:
+        for index, name in enumerate(names, 1):
+            X, y = _load(name, files[name], cache)
+            sources, skipped = {}, {}
+            for other, path in files.items():
+                if other == name:
+                    continue
+                try:
+                    sources[other] = _load(other, path, cache)
+                except ValueError as error:  # a broken file of the folder cannot be a source
+                    skipped[other] = str(error)
+            for other, reason in skipped.items():
+                log(f"{name}: source {other} skipped: {reason}")
+            try:
+                split = split_benchmark(
+                    X, y, dataset=name, sources=sources,
+                    n_sources=int(config.get("n_sources", 5)),
+                    max_train_normals=int(config.get("max_train_normals", 1000)),
+                    random_state=int(config.get("random_state", 0)), **extra)
+            except ValueError as error:
+                message = str(error)
+                if name not in message:
+                    message = f"dataset {name!r}: {message}"
+                raise ValueError(message) from error
+            out = staging / name
+            train = features_frame(split.X_train, {"y": np.asarray(split.y_train, dtype=np.int8),
+                                                   "dataset": name, "row": np.asarray(split.train_rows, dtype=np.int64)})
+            test = features_frame(split.X_test, {"y": np.asarray(split.y_test, dtype=np.int8),
+                                                 "dataset": name, "row": np.asarray(split.test_rows, dtype=np.int64)})
+            aux = split.aux.reset_index(drop=True).copy()
+            aux["dataset"] = name
+            aux["aux_id"] = np.arange(len(aux), dtype=np.int64)
+            write_parquet(train, out / "train.parquet")
+            write_parquet(test, out / "test.parquet")
+            write_parquet(aux, out / "aux.parquet")
+            kinds = aux["kind"].value_counts().sort_index().to_dict() if "kind" in aux else {}
+            write_json({
+                "dataset": name,
+                "file": str(files[name]),
+                "file_sha256": _sha256(files[name]),
+                "n_rows": int(X.shape[0]), "n_features": int(X.shape[1]), "n_anomalies": int(y.sum()),
+                "counts": _jsonable(getattr(split, "counts", {})),
+                "aux_kinds": {str(k): int(v) for k, v in kinds.items()},
+                "mean": _jsonable(getattr(split, "mean_", None)),
+                "scale": _jsonable(getattr(split, "scale_", None)),
+                "sources": sorted(sources),
+                "skipped_sources": skipped,
+                "params": _jsonable({"n_sources": config.get("n_sources", 5),
+                                     "max_train_normals": config.get("max_train_normals", 1000),
+                                     "random_state": config.get("random_state", 0), **extra}),
+            }, out / "meta.json")
+            log(f"[{index}/{len(names)}] {name}: train {len(train)} ({int(train['y'].sum())} labelled anomalies), "
+                f"test {len(test)}, aux {len(aux)} {kinds}")
+    log(f"wrote {PREPARED_DIR}")
+
+
+if __name__ == "__main__":
+    main_wrapper("prepare", main)

@@ -1,0 +1,327 @@
+"""The DVC pipeline, end to end, with the real ``dvc repro`` in a temporary git repository.
+
+One module-scoped repository is reproduced once on tiny params (the embedded digits data,
+EAP with 4 subsets, 2 generators, 2 scores, 3 detectors, q in {0, 50}) and shared by the
+tests below, which run in file order: outputs, status, determinism, a param change, a killed
+stage. Bad inputs get a second, smaller repository that only runs ``data`` and ``prepare``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "lineage", "report"]
+DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "lineage", "report"]
+
+TINY_PARAMS = {
+    "data": {"path": "data/default", "datasets": ["digits"],
+             "default": {"anomaly_digit": 0, "sources": ["iris", "wine", "breast_cancer", "diabetes", "linnerud"]}},
+    "prepare": {"n_sources": 5, "max_train_normals": 200, "random_state": 0},
+    "generate": {"generators": ["benchmark_mixture", "uniform"], "params": {"uniform": {}},
+                 "n_samples": None, "random_state": 0},
+    "score": {"scores": ["eap", "rarity"], "params": {"eap": {"n_subsets": 4}}},
+    "train": {"detectors": ["ssdo", "mlp", "pyod_stack"], "params": {"mlp": {"epochs": 5}},
+              "q": [0, 50], "random_state": 0, "device": "cpu"},
+    "report": {"score": "eap"},
+    "fanout": {"runner": "serial", "workers": 1},
+}
+N_MODELS = 1 * 2 * 2 * 3 * 2  # datasets × generators × scores × detectors × q
+
+
+# --------------------------------------------------------------------------- helpers
+def _env() -> dict[str, str]:
+    env = os.environ.copy()
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `python` in dvc.yaml = this interpreter
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPATH", None)  # the stages import the repository's own copy of auxqual
+    return env
+
+
+def dvc(repo: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BIN / "dvc"), *args], cwd=repo, env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def ran(done: subprocess.CompletedProcess) -> list[str]:
+    """The stages that ran (not skipped, not restored from the run cache), in order."""
+    return re.findall(r"Running stage '([^']+)'", done.stdout + done.stderr)
+
+
+def write_params(repo: Path, params: dict) -> None:
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_repo(path: Path, params: dict) -> Path:
+    """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, auxqual/)."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    dvc(path, "init", "-q")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*.partial")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy2(ROOT / name, path / name)
+    shutil.copytree(ROOT / "stages", path / "stages", ignore=ignore)
+    shutil.copytree(ROOT / "auxqual", path / "auxqual", ignore=ignore)
+    write_params(path, params)
+    return path
+
+
+def leftovers(repo: Path) -> list[str]:
+    """Temporary files or staging folders anywhere in the workspace outputs."""
+    found = []
+    for base in ("data", "models", "results", "plots", "reports", "."):
+        root = repo / base
+        if not root.exists():
+            continue
+        pattern = "*" if base != "." else ".*.partial"
+        for path in (root.rglob(pattern) if base != "." else root.glob(pattern)):
+            if path.name.endswith(".tmp") or path.name.endswith(".partial"):
+                found.append(str(path.relative_to(repo)))
+    return found
+
+
+def _models_written(staging: Path) -> bool:
+    try:
+        return any(p.suffix in (".pt", ".joblib") for p in staging.rglob("q*"))
+    except OSError:  # the folder changes while we look
+        return False
+
+
+def changed_stages(repo: Path) -> set[str]:
+    status = json.loads(dvc(repo, "status", "--json").stdout or "{}")
+    return {key.split(":")[-1] for key in status}
+
+
+# --------------------------------------------------------------------------- the shared repository
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("pipeline"), TINY_PARAMS)
+    done = dvc(repo, "repro")
+    return {"repo": repo, "repro": done, "lock": (repo / "dvc.lock").read_text()}
+
+
+def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
+    repo = pipeline["repo"]
+    assert ran(pipeline["repro"]) == STAGES
+
+    # data: the embedded default data in the ADBench layout
+    assert sorted(p.stem for p in (repo / "data/default").glob("*.npz")) == sorted(
+        ["digits", "iris", "wine", "breast_cancer", "diabetes", "linnerud"])
+    with np.load(repo / "data/default/digits.npz") as digits:
+        assert digits["X"].shape == (1797, 64) and int(digits["y"].sum()) == 178
+
+    # prepare: the protocol's counts (A = 178: t = 89, l = 5, f = 84)
+    prepared = repo / "data/prepared/digits"
+    train, test, aux = (pd.read_parquet(prepared / f"{n}.parquet") for n in ("train", "test", "aux"))
+    assert len(train) == 205 and int(train["y"].sum()) == 5
+    assert len(test) == 178 and int(test["y"].sum()) == 89
+    assert aux["kind"].value_counts().to_dict() == {"realistic": 84, "indistinguishable": 84, "unrealistic": 84}
+    assert list(train.columns[:64]) == [f"x{j}" for j in range(64)]
+    assert set(aux.loc[aux["kind"] == "unrealistic", "source_dataset"]) <= {
+        "iris", "wine", "breast_cancer", "diabetes", "linnerud"}
+
+    # generate + score: one table per generator, a column per score, keys to join on
+    for generator in ("benchmark_mixture", "uniform"):
+        generated = pd.read_parquet(repo / f"data/aux/digits/{generator}.parquet")
+        scores = pd.read_parquet(repo / f"data/scores/digits/{generator}.parquet")
+        assert len(generated) == len(scores) == 252
+        assert {"dataset", "generator", "aux_id", "kind", "eap", "rarity"} <= set(scores.columns)
+        assert (scores["aux_id"].to_numpy() == np.arange(252)).all()
+        assert np.isfinite(scores[["eap", "rarity"]].to_numpy()).all()
+    assert set(pd.read_parquet(repo / "data/scores/digits/uniform.parquet")["kind"]) == {"generated"}
+
+    # train: every model with its lineage sidecar, and the test predictions
+    models = sorted(p for p in (repo / "models").rglob("q*") if not p.name.endswith(".lineage.json"))
+    assert len(models) == N_MODELS
+    assert all(Path(str(m) + ".lineage.json").is_file() for m in models)
+    assert {m.suffix for m in models} == {".pt", ".joblib"}
+    assert (repo / "models/digits/uniform/eap/mlp/q50.pt").is_file()
+    predictions = pd.read_parquet(repo / "data/predictions/digits.parquet")
+    assert len(predictions) == N_MODELS * 178
+
+    # evaluate: Q1 per score, Q2 per model, metrics and plot data
+    q1 = pd.read_parquet(repo / "results/q1.parquet")
+    assert q1["score"].tolist() == ["eap", "rarity"] and q1["auroc"].between(0, 1).all()
+    assert (q1["n_realistic"] == 84).all() and (q1["n_other"] == 168).all()
+    q2 = pd.read_parquet(repo / "results/q2.parquet")
+    assert len(q2) == N_MODELS and q2["auroc"].between(0, 1).all()
+    assert set(q2["q"]) == {0, 50} and set(q2["detector"]) == {"ssdo", "mlp", "pyod_stack"}
+    # q = 0 uses no auxiliary anomaly: the same model whatever the score and the generator
+    base = q2[q2["q"] == 0].groupby("detector")["auroc"].nunique()
+    assert (base == 1).all()
+    # a detector trained on the labelled anomalies beats chance on digits
+    assert q2.groupby("detector")["auroc"].mean().min() > 0.6
+    metrics = json.loads((repo / "metrics.json").read_text())
+    assert set(metrics["q1_auroc"]) == {"eap", "rarity"} and set(metrics["q2_mean_auroc"]) == {"eap", "rarity"}
+    q2_plot = pd.read_csv(repo / "plots/q2.csv")
+    assert list(q2_plot.columns) == ["q", "eap", "rarity"] and q2_plot["q"].tolist() == [0, 50]
+
+    # lineage: one row per model; hashes match the files on disk
+    from auxqual.lineage import sha256_file
+
+    lineage = pd.read_parquet(repo / "results/lineage.parquet")
+    assert len(lineage) == N_MODELS and lineage["model_path"].nunique() == N_MODELS
+    row = lineage[lineage["model_path"] == "models/digits/uniform/eap/mlp/q50.pt"].iloc[0]
+    assert row["model_sha256"] == sha256_file(repo / row["model_path"])
+    assert row["anomaly_set_path"] == "data/aux/digits/uniform.parquet"
+    assert row["anomaly_set_sha256"] == sha256_file(repo / "data/aux/digits/uniform.parquet")
+    assert (row["score"], row["q"], row["n_rows"]) == ("eap", 50.0, 126)
+
+    # report
+    for name in ("q1_scores.png", "score_distributions.png", "q2_curves.png", "generators.png"):
+        assert (repo / "reports" / name).stat().st_size > 5_000
+    summary = (repo / "reports/summary.md").read_text()
+    assert "## Q1" in summary and "## Q2" in summary and "eap" in summary
+
+    assert leftovers(repo) == []
+
+
+def test_status_is_clean_after_repro(pipeline):
+    done = dvc(pipeline["repo"], "status")
+    assert "Data and pipelines are up to date" in done.stdout, done.stdout
+
+
+def test_dvc_plots_render_from_the_evaluate_outputs(pipeline):
+    shown = json.loads(dvc(pipeline["repo"], "plots", "show", "--json").stdout)
+    assert {"q1_quality_ranking", "q2_downstream_auroc"} <= set(shown["data"])
+    values = shown["data"]["q2_downstream_auroc"][0]["content"]["data"]["values"]
+    assert {v["field"] for v in values} == {"eap", "rarity"}
+
+
+def test_forced_repro_leaves_the_lock_file_unchanged(pipeline):
+    repo = pipeline["repo"]
+    done = dvc(repo, "repro", "-f")
+    assert ran(done) == STAGES
+    assert (repo / "dvc.lock").read_text() == pipeline["lock"]
+
+
+def test_a_train_param_reruns_only_the_stages_downstream_of_train(pipeline):
+    repo = pipeline["repo"]
+    changed = json.loads(json.dumps(TINY_PARAMS))
+    changed["train"]["params"]["mlp"]["epochs"] = 6
+    write_params(repo, changed)
+    try:
+        assert changed_stages(repo) == {"train"}
+        done = dvc(repo, "repro")
+        assert ran(done) == DOWNSTREAM_OF_TRAIN
+        assert "Data and pipelines are up to date" in dvc(repo, "status").stdout
+        lock = yaml.safe_load((repo / "dvc.lock").read_text())
+        assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["params"]["mlp"]["epochs"] == 6
+    finally:
+        write_params(repo, TINY_PARAMS)
+    # back to the original params: outputs come back from DVC's run cache, nothing is refitted
+    done = dvc(repo, "repro")
+    assert "train" not in ran(done)
+    assert (repo / "dvc.lock").read_text() == pipeline["lock"]
+
+
+def test_a_killed_stage_leaves_no_partial_output_and_repro_resumes(pipeline):
+    repo = pipeline["repo"]
+    changed = json.loads(json.dumps(TINY_PARAMS))
+    changed["train"]["random_state"] = 1
+    write_params(repo, changed)
+    try:
+        process = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=repo, env=_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        staging = repo / ".models.partial"
+        deadline = time.monotonic() + 300
+        try:
+            # wait until train has written some (not all) of its models into its staging folder
+            while not _models_written(staging):
+                assert process.poll() is None, "dvc repro ended before train could be killed"
+                assert time.monotonic() < deadline, "train never started writing models"
+                time.sleep(0.02)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=60)
+
+        # nothing half-written: train's outputs are absent (not partial), upstream outputs intact
+        assert not (repo / "models").exists()
+        assert not (repo / "data/predictions").exists()
+        for path in (repo / "data").rglob("*.parquet"):
+            pd.read_parquet(path)  # every parquet that exists is complete
+        assert changed_stages(repo) <= set(DOWNSTREAM_OF_TRAIN) and "train" in changed_stages(repo)
+
+        # the next repro resumes at train: upstream stages are not re-run
+        done = dvc(repo, "repro")
+        assert ran(done) == DOWNSTREAM_OF_TRAIN
+        assert not staging.exists() and leftovers(repo) == []
+        assert "Data and pipelines are up to date" in dvc(repo, "status").stdout
+    finally:
+        write_params(repo, TINY_PARAMS)
+    dvc(repo, "repro")
+    assert (repo / "dvc.lock").read_text() == pipeline["lock"]
+
+
+# --------------------------------------------------------------------------- bad inputs
+@pytest.fixture(scope="module")
+def bad_repo(tmp_path_factory):
+    """A repository whose data.path is a folder of small datasets, some of them broken."""
+    from auxqual.datasets import embedded_datasets, save_npz
+
+    repo = make_repo(tmp_path_factory.mktemp("bad"), TINY_PARAMS)
+    folder = repo / "inputs"
+    folder.mkdir()
+    for name, (X, y) in embedded_datasets().items():
+        if name != "digits":
+            save_npz(folder / f"{name}.npz", X, y)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = np.zeros(300, dtype=np.int64)
+    y[:20] = 1
+    np.savez(folder / "few.npz", X=X, y=y)                        # 20 anomalies: t = 50 does not fit
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    np.savez(folder / "with_nan.npz", X=X_nan, y=y)
+    np.savez(folder / "short_labels.npz", X=X, y=y[:-1])          # 299 labels for 300 rows
+    np.savez(folder / "flat.npz", X=X[:, 0], y=y)                 # 1-D features
+    y_bad = y.copy()
+    y_bad[5] = 2
+    np.savez(folder / "label_two.npz", X=X, y=y_bad)
+    # a good prepare first, so that a failing one has something to (not) leave behind
+    dvc(repo, "repro", "prepare")
+    assert (repo / "data/prepared/digits/train.parquet").exists()
+    return repo
+
+
+@pytest.mark.parametrize(("dataset", "expected"), [
+    ("nosuch", [r"dataset 'nosuch'", r"no file nosuch\.npz", r"present: \["]),
+    ("with_nan", [r"with_nan", r"1 NaN or inf value\(s\), first at row 3, column 1"]),
+    ("short_labels", [r"short_labels", r"299 labels for 300 rows"]),
+    ("flat", [r"flat", r"expected a 2-D feature matrix, got a 1-D array of length 300"]),
+    ("few", [r"few", r"20 anomalies", r"t=50", r"l=5"]),
+    ("label_two", [r"label_two", r"labels must be 0 \(normal\) or 1 \(anomaly\); found \[2\]"]),
+])
+def test_bad_input_fails_prepare_clearly_and_writes_nothing(bad_repo, dataset, expected):
+    params = json.loads(json.dumps(TINY_PARAMS))
+    params["data"].update({"path": "inputs", "datasets": [dataset]})
+    write_params(bad_repo, params)
+    done = dvc(bad_repo, "repro", "prepare", check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "ERROR in stage 'prepare'" in output
+    for pattern in expected:
+        assert re.search(pattern, output), f"{pattern!r} not in:\n{output}"
+    assert "Traceback" not in output  # a user error, not a crash
+    assert not (bad_repo / "data/prepared").exists()
+    assert leftovers(bad_repo) == []
