@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 DEFAULT_BLOCK_ELEMENTS = 2**24  # 16 M float64 = 128 MiB per block
+DEFAULT_CACHE_ELEMENTS = 2**26  # a whole self-distance matrix up to 512 MiB is kept and reused
 
 
 def as_tensor(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -29,6 +30,20 @@ def squared_norms(X: torch.Tensor) -> torch.Tensor:
     return torch.sum(X**2, dim=1, keepdim=True)
 
 
+def pairwise_squared_distances(A: torch.Tensor, B: torch.Tensor, *, a_sq: torch.Tensor | None = None,
+                               b_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Euclidean distances ``‖a‖² − 2a·b + ‖b‖²``, negatives clamped to 0.
+
+    Evaluated in the reference's order, ``(‖a‖² − 2a·b) + ‖b‖²``, in place on the
+    product (one allocation), so every entry is bit-identical to the reference's.
+    """
+    a_sq = squared_norms(A) if a_sq is None else a_sq
+    b_sq = squared_norms(B) if b_sq is None else b_sq
+    squared = A @ B.T
+    squared.mul_(-2).add_(a_sq).add_(b_sq.T)
+    return squared.clamp_(min=0)
+
+
 def pairwise_distances(A: torch.Tensor, B: torch.Tensor, *, a_sq: torch.Tensor | None = None,
                        b_sq: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distances between the rows of ``A`` and ``B`` via the norm expansion.
@@ -36,10 +51,7 @@ def pairwise_distances(A: torch.Tensor, B: torch.Tensor, *, a_sq: torch.Tensor |
     ``a_sq`` / ``b_sq`` are precomputed :func:`squared_norms` (column vectors) to
     avoid recomputing them block after block.
     """
-    a_sq = squared_norms(A) if a_sq is None else a_sq
-    b_sq = squared_norms(B) if b_sq is None else b_sq
-    squared = a_sq - 2 * (A @ B.T) + b_sq.T
-    return torch.sqrt(squared.clamp_(min=0))
+    return pairwise_squared_distances(A, B, a_sq=a_sq, b_sq=b_sq).sqrt_()
 
 
 def block_rows_for(n_columns: int, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> int:
@@ -54,9 +66,47 @@ def row_blocks(n_rows: int, rows_per_block: int) -> Iterator[slice]:
 
 
 def distance_blocks(A: torch.Tensor, B: torch.Tensor, *, block_elements: int = DEFAULT_BLOCK_ELEMENTS,
-                    ) -> Iterator[tuple[slice, torch.Tensor]]:
-    """Yield ``(rows, D)`` with ``D = pairwise_distances(A[rows], B)``, block by block."""
+                    squared: bool = False) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Yield ``(rows, D)`` with ``D = pairwise_distances(A[rows], B)``, block by block.
+
+    ``squared=True`` yields squared distances (no square root).
+    """
     b_sq = squared_norms(B)
     a_sq = squared_norms(A)
+    compute = pairwise_squared_distances if squared else pairwise_distances
     for rows in row_blocks(A.shape[0], block_rows_for(B.shape[0], block_elements)):
-        yield rows, pairwise_distances(A[rows], B, a_sq=a_sq[rows], b_sq=b_sq)
+        yield rows, compute(A[rows], B, a_sq=a_sq[rows], b_sq=b_sq)
+
+
+class SelfDistances:
+    """Row blocks of the distance matrix of ``X`` with itself, kept whole when it is small.
+
+    EAP walks the normals' distance matrix several times (covering ranks, radii,
+    the normals' own rarity); when the whole matrix has at most ``cache_elements``
+    entries it is computed once and reused, otherwise it is recomputed block by
+    block (``block_elements`` entries each). Consumers must not modify the blocks.
+    """
+
+    def __init__(self, X: torch.Tensor, block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+                 cache_elements: int | None = None) -> None:
+        self.X = X
+        self.block_elements = block_elements
+        self.cache_elements = block_elements if cache_elements is None else cache_elements
+        self._full: torch.Tensor | None = None
+
+    @property
+    def fits_in_one_block(self) -> bool:
+        return self.X.shape[0] ** 2 <= self.cache_elements
+
+    def full(self) -> torch.Tensor | None:
+        """The whole matrix when it fits in one block (computed once), else None."""
+        if self.fits_in_one_block and self._full is None:
+            self._full = pairwise_distances(self.X, self.X)
+        return self._full
+
+    def __iter__(self) -> Iterator[tuple[slice, torch.Tensor]]:
+        full = self.full()
+        if full is not None:
+            yield slice(0, self.X.shape[0]), full
+        else:
+            yield from distance_blocks(self.X, self.X, block_elements=self.block_elements)

@@ -137,6 +137,20 @@ def test_closed_form_covering_ranks_equal_a_search_over_k(seed):
     assert k_star(ranks, n, 5) == _k_star_by_search(U, A, 5)
 
 
+@pytest.mark.parametrize("seed, block", [(0, 2**24), (1, 64), (2, 7), (3, 500)])
+def test_covering_ranks_equal_a_full_sort_near_and_far_and_blocked(seed, block):
+    rng = np.random.default_rng(seed)
+    U = np.round(rng.normal(size=(90, 2)) * 2) / 2  # ties on a grid
+    A = np.vstack([rng.normal(size=(4, 2)), rng.normal(loc=6.0, size=(3, 2))])  # near and far
+    D = np.sqrt(np.clip((U**2).sum(1)[:, None] - 2 * U @ U.T + (U**2).sum(1)[None, :], 0, None))
+    DA = np.sqrt(np.clip((U**2).sum(1)[:, None] - 2 * U @ A.T + (A**2).sum(1)[None, :], 0, None))
+    sorted_rows = np.sort(D, axis=1)
+    expected = np.array([min(np.searchsorted(sorted_rows[i], DA[i, j], side="right") for i in range(len(U)))
+                         for j in range(len(A))])
+    got = covering_ranks(as_tensor(U, CPU), as_tensor(A, CPU), block_elements=block, probes=3)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_k_star_with_too_few_normals_is_n_minus_one():
     assert k_star(np.array([3]), 6, 5) == 5
     assert k_star(np.array([0]), 3, 5) == 2

@@ -76,3 +76,4 @@ class IsolationForestPrior:
     def _to_probability(self, decision: np.ndarray) -> np.ndarray:
         # scikit-learn's MinMaxScaler.transform arithmetic: x · scale + min, then clip
         return (decision * self.scale_ + self.min_).clip(0, 1)
+

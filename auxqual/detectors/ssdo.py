@@ -142,14 +142,13 @@ class SSDO:
 
     def _kernel_sums(self, Q: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Kernel mass of each query on the labelled anomalies and on the labelled normals."""
-        da = torch.empty(Q.shape[0], dtype=torch.float64, device=Q.device)
-        dn = torch.empty_like(da)
+        sums = torch.empty((Q.shape[0], 2), dtype=torch.float64, device=Q.device)
+        labels = torch.stack([self.is_anomaly_, ~self.is_anomaly_], dim=1).to(torch.float64)
         scale = LOG_HALF / (self.eta_ * self.eta_)
-        for rows, D in distance_blocks(Q, self.X_train_, block_elements=self.block_elements):
-            kernel = torch.exp(scale * D.square_())
-            da[rows] = kernel[:, self.is_anomaly_].sum(dim=1)
-            dn[rows] = kernel[:, ~self.is_anomaly_].sum(dim=1)
-        return da.cpu().numpy(), dn.cpu().numpy()
+        for rows, squared in distance_blocks(Q, self.X_train_, block_elements=self.block_elements, squared=True):
+            sums[rows] = torch.exp_(squared.mul_(scale)) @ labels
+        da, dn = sums.cpu().numpy().T
+        return np.ascontiguousarray(da), np.ascontiguousarray(dn)
 
     def _check_fitted_input(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "threshold_"):

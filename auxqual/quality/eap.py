@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO
 from auxqual.device import pick_device, torch_threads
-from auxqual.distances import as_tensor
+from auxqual.distances import SelfDistances, as_tensor
 from auxqual.io import check_features, check_labels
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
 
@@ -114,9 +114,10 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, mask: np.ndarray, settings: _Subse
         detector.fit(X[mask], y[mask])
         normals = as_tensor(X[normal_rows], device)
         anomalies = as_tensor(X[y == 1], device)
-        ranks = covering_ranks(normals, anomalies, block_elements=settings.block_elements)
+        distances = SelfDistances(normals, settings.block_elements)
+        ranks = covering_ranks(normals, anomalies, blocks=distances)
         k = k_star(ranks, n_t, settings.k0, settings.confidence)
-        cover = BallCover.fit(normals, k, block_elements=settings.block_elements)
+        cover = BallCover.fit(normals, k, block_elements=settings.block_elements, blocks=distances)
         return _SubsetModel(detector, cover, k, n_t)
 
 

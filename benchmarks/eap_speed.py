@@ -1,0 +1,165 @@
+"""EAP speed and memory: the issue's reference size and the scaling with n.
+
+    python benchmarks/eap_speed.py                 # both parts, full sizes (tens of minutes)
+    python benchmarks/eap_speed.py --sizes 1000 5000 --skip-reference   # a quick look
+
+Part 1: n = 1000 training normals, m = 20 labelled anomalies, 750 auxiliary rows,
+d = 64, T = 100 subsets (goal: at most 10 s on 2 CPU cores).
+Part 2: n ∈ {1k, 5k, 20k, 50k} normals, n/10 auxiliary rows, d = 16, T = 100, m = 20:
+seconds and peak memory (resident memory of the whole process tree, workers included,
+sampled every 50 ms), and the fitted growth exponent of time in n.
+
+Each size runs in a fresh process so that its peak memory is its own. Results go to
+``benchmarks/results/eap_speed.{json,md}`` and to the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def synthetic_case(n: int, m: int, n_aux: int, d: int, seed: int = 0):
+    """Normals from 3 Gaussian clusters, anomalies near them, aux = a realistic/normal/far mix."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(3, d))
+    normals = centres[rng.integers(0, 3, n)] + rng.normal(size=(n, d))
+
+    def anomalies(count):
+        base = centres[rng.integers(0, 3, count)]
+        direction = rng.normal(size=(count, d))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        return base + direction * rng.uniform(3.0, 5.0, size=(count, 1)) * np.sqrt(d) / 2
+
+    X = np.vstack([normals, anomalies(m)])
+    y = np.r_[np.zeros(n, np.int8), np.ones(m, np.int8)]
+    third = n_aux // 3
+    aux = np.vstack([anomalies(third), centres[rng.integers(0, 3, third)] + rng.normal(size=(third, d)),
+                     rng.uniform(-40, 40, size=(n_aux - 2 * third, d))])
+    return X, y, aux
+
+
+def run_one(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jobs: int) -> dict:
+    """Fit and score once; return the timings (runs inside the measured child process)."""
+    import torch
+
+    from auxqual.quality import EAP
+
+    X, y, aux = synthetic_case(n, m, n_aux, d)
+    start = time.perf_counter()
+    model = EAP(n_subsets=n_subsets, n_jobs=n_jobs, progress=sys.stderr.isatty()).fit(X, y)
+    fitted = time.perf_counter()
+    details = model.score_samples(aux, return_details=True)
+    done = time.perf_counter()
+    device = model.device_
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {"n": n, "m": m, "n_aux": n_aux, "d": d, "T": n_subsets, "n_jobs": n_jobs,
+            "fit_s": fitted - start, "score_s": done - fitted, "total_s": done - start,
+            "device": f"{device.type} ({name})", "mean_k_star": float(model.k_star_.mean()),
+            "ties_at_prior": details.n_ties_at_prior}
+
+
+def measure_in_child(args: list[str]) -> dict:
+    """Run ``--one`` in a child process; sample the RSS of its whole process tree."""
+    import psutil
+
+    child = subprocess.Popen([sys.executable, __file__, "--one", *args], stdout=subprocess.PIPE, text=True)
+    proc = psutil.Process(child.pid)
+    peak = 0
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                tree = [proc, *proc.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = child.communicate()
+    stop.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"benchmark child failed with exit code {child.returncode}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_gib"] = peak / 2**30
+    return result
+
+
+def growth_exponent(rows: list[dict]) -> float | None:
+    """Slope of log(total seconds) against log(n)."""
+    if len(rows) < 2:
+        return None
+    return float(np.polyfit(np.log([r["n"] for r in rows]), np.log([r["total_s"] for r in rows]), 1)[0])
+
+
+def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | None, machine: str) -> str:
+    lines = [f"Machine: {machine}.", ""]
+    if reference:
+        lines += ["| case | fit (s) | score (s) | total (s) | peak memory (GiB) | device |",
+                  "|---|---|---|---|---|---|",
+                  f"| n = {reference['n']}, m = {reference['m']}, {reference['n_aux']} aux, d = {reference['d']}, "
+                  f"T = {reference['T']} | {reference['fit_s']:.1f} | {reference['score_s']:.1f} | "
+                  f"{reference['total_s']:.1f} | {reference['peak_rss_gib']:.2f} | {reference['device']} |", ""]
+    if scaling:
+        lines += ["| n normals | aux rows | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['n_aux']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | {r['total_s']:.1f} | "
+                  f"{r['peak_rss_gib']:.2f} | {r['mean_k_star']:.0f} |" for r in scaling]
+        if exponent is not None:
+            lines += ["", f"Fitted growth: time ∝ n^{exponent:.2f} (d = 16, m = 20, T = 100)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000, 20000, 50000])
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--subsets", type=int, default=100)
+    parser.add_argument("--one", nargs=5, type=int, metavar=("N", "M", "AUX", "D", "T"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(*args.one, n_jobs=args.n_jobs)))
+        return
+    machine = f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}"
+    common = ["--n-jobs", str(args.n_jobs)]
+    reference = None
+    if not args.skip_reference:
+        reference = measure_in_child(["1000", "20", "750", "64", str(args.subsets)] + common)
+        print(f"reference size: {reference['total_s']:.1f} s", file=sys.stderr)
+    scaling = []
+    for n in args.sizes:
+        row = measure_in_child([str(n), "20", str(n // 10), "16", str(args.subsets)] + common)
+        print(f"n = {n}: {row['total_s']:.1f} s, {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
+        scaling.append(row)
+    exponent = growth_exponent(scaling)
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"machine": machine, "reference_size": reference, "scaling": scaling, "growth_exponent": exponent}
+    (RESULTS / "eap_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
+    markdown = to_markdown(reference, scaling, exponent, machine)
+    (RESULTS / "eap_speed.md").write_text(markdown)
+    from _readme import update_readme_section
+
+    update_readme_section("eap-speed", markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
