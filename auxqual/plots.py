@@ -75,8 +75,8 @@ def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *, title: str = "Q1:
     ax.set_xticks(positions, scores, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("AUROC (realistic vs others)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return _save(figure, path)
 

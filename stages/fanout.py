@@ -37,6 +37,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -215,8 +216,14 @@ def _label(cell: Any, index: int) -> str:
 
 # --------------------------------------------------------------------------- helpers
 def _limit_threads(threads: int) -> None:
+    """Worker set-up: cap BLAS / OpenMP / torch threads, and turn nested joblib process
+    pools into threads. The pool already occupies the cores; and a nested ``loky`` pool
+    (EAP fits its subsets in one) would hold the worker's exit for loky's 300 s idle
+    timeout, because a multiprocessing child joins its own children before it exits."""
     for name in _THREAD_VARS:
         os.environ[name] = str(threads)
+    os.environ["JOBLIB_MULTIPROCESSING"] = "0"
+    warnings.filterwarnings("ignore", message=r"joblib backend '.*' is not available", category=UserWarning)
     try:
         import torch
 

@@ -19,10 +19,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from auxqual.io import features_frame, write_parquet
+from auxqual.io import check_features, features_frame, write_parquet
 from stages.common import (AUX_DIR, BENCHMARK_GENERATOR, PREPARED_DIR, Log, StageError, cell_seed, dataset_dirs,
                            load_params, main_wrapper, names_and_params, publish_dir, section, split_features)
-from stages.fanout import run_cells
+from stages.fanout import options_from_params, run_cells
 
 GENERATED_KIND = "generated"
 
@@ -41,6 +41,8 @@ def generate_cell(cell: dict) -> pd.DataFrame:
     except ValueError as error:
         raise ValueError(f"dataset {dataset!r}, generator {name!r}: {error}") from error
     frame = frame.reset_index(drop=True).copy()
+    check_features(split_features(frame, f"{dataset}/{name}")[0], name=f"dataset {dataset!r}, generator {name!r}",
+                   n_features=X.shape[1])
     if "generator" not in frame:
         frame["generator"] = name
     if "generator_params" not in frame:
@@ -66,7 +68,7 @@ def main() -> None:
     log = Log("generate")
     params = load_params()
     config = section(params, "generate")
-    fan = params.get("fanout") or {}
+    fanout = options_from_params(params)
     generators = names_and_params(config, "generators", "params", "generate")
     base_seed = int(config.get("random_state", 0))
     n_samples = config.get("n_samples")
@@ -83,8 +85,7 @@ def main() -> None:
                 cells.append({"dataset": dataset, "generator": name, "params": options, "n_samples": size,
                               "seed": cell_seed(base_seed, dataset, name)})
     log(f"{len(datasets)} dataset(s) × {len(generators)} generator(s): {[g for g, _ in generators]}")
-    frames = run_cells(generate_cell, cells, runner=fan.get("runner", "serial"), workers=int(fan.get("workers", 1)),
-                       desc="generate")
+    frames = run_cells(generate_cell, cells, desc="generate", **fanout)
     made = {(c["dataset"], c["generator"]): f for c, f in zip(cells, frames)}
     with publish_dir(AUX_DIR) as staging:
         for dataset in datasets:

@@ -19,7 +19,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from auxqual.datasets import dataset_files, resolve_dataset
 from auxqual.io import features_frame, load_dataset, write_json, write_parquet

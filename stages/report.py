@@ -81,6 +81,7 @@ def main() -> None:
                   "mean over q > 0 (area under the curve), the best q, and the AUROC without auxiliary anomalies "
                   "(q = 0); averaged over datasets.", ""]
         summary = q2_summary(q2, by=("generator", "detector", "score"))
+        summary["best_q"] = summary["best_q"].round().astype("Int64")
         lines += [_markdown_table(summary), ""]
         lines += ["## Lineage", "",
                   f"{lineage['model_path'].nunique() if 'model_path' in lineage else len(lineage)} models with a "

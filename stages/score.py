@@ -21,7 +21,7 @@ import pandas as pd
 from auxqual.io import check_features, write_parquet
 from stages.common import (AUX_DIR, PREPARED_DIR, SCORES_DIR, Log, dataset_dirs, load_params, main_wrapper,
                            names_and_params, publish_dir, section, split_features)
-from stages.fanout import run_cells
+from stages.fanout import options_from_params, run_cells
 
 KEY_COLUMNS = ("dataset", "generator", "aux_id", "kind")
 
@@ -61,16 +61,15 @@ def main() -> None:
     log = Log("score")
     params = load_params()
     config = section(params, "score")
-    fan = params.get("fanout") or {}
+    fanout = options_from_params(params)
     scorers = names_and_params(config, "scores", "params", "score")
     datasets = dataset_dirs(PREPARED_DIR, "prepare")
     generators = {d: sorted(p.stem for p in (AUX_DIR / d).glob("*.parquet")) for d in datasets}
     cells = [{"dataset": d, "score": name, "params": options, "generators": generators[d]}
              for d in datasets for name, options in scorers]
     log(f"{len(datasets)} dataset(s) × {len(scorers)} score(s) = {len(cells)} fits, "
-        f"runner={fan.get('runner', 'serial')}, workers={fan.get('workers', 1)}")
-    results = run_cells(score_cell, cells, runner=fan.get("runner", "serial"), workers=int(fan.get("workers", 1)),
-                        desc="score")
+        f"runner={fanout['runner']}, workers={fanout['workers']}")
+    results = run_cells(score_cell, cells, desc="score", **fanout)
     for cell, result in zip(cells, results):
         log(f"{cell['dataset']}/{cell['score']}: fit + score {len(cell['generators'])} set(s) in {result['seconds']:.1f}s")
     with publish_dir(SCORES_DIR) as staging:

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auxqual import lineage
 from auxqual.io import write_parquet
 from auxqual.metrics import top_q_indices
 from stages.common import (AUX_DIR, MODELS_DIR, PREDICTIONS_DIR, PREPARED_DIR, SCORES_DIR, Log, StageError,
                            cell_seed, dataset_dirs, load_params, main_wrapper, names_and_params, publish_dir,
                            require, section, split_features)
-from stages.fanout import run_cells
+from stages.fanout import options_from_params, run_cells
 
 SCORE_META = ("dataset", "generator", "aux_id", "kind")
 NO_AUX = "-"  # generator key of a training set without auxiliary anomalies (q = 0)
@@ -47,10 +48,6 @@ def score_columns(frame: pd.DataFrame) -> list[str]:
 @functools.lru_cache(maxsize=64)
 def _table(path: str) -> tuple[np.ndarray, pd.DataFrame]:
     return split_features(pd.read_parquet(path), path)
-
-
-def _stage_params() -> dict:
-    return {k: v for k, v in load_params().get("train", {}).items()}
 
 
 def fit_cell(cell: dict) -> dict:
@@ -95,7 +92,7 @@ def main() -> None:
     log = Log("train")
     params = load_params()
     config = section(params, "train")
-    fan = params.get("fanout") or {}
+    fanout = options_from_params(params)
     detectors = names_and_params(config, "detectors", "params", "train")
     qs = require(config, "q", "train")
     if not isinstance(qs, list) or not qs or any(not isinstance(q, int) or not 0 <= q <= 100 for q in qs):
@@ -132,17 +129,14 @@ def main() -> None:
                                           "detector": name, "q": q, "rows": rows, "model": model,
                                           "fit": fit_of[key]})
         log(f"{len(datasets)} dataset(s): {len(cells)} models, {len(fits)} distinct fits, "
-            f"runner={fan.get('runner', 'serial')}, workers={fan.get('workers', 1)}")
-        results = run_cells(fit_cell, fits, runner=fan.get("runner", "serial"),
-                            workers=int(fan.get("workers", 1)), desc="train")
+            f"runner={fanout['runner']}, workers={fanout['workers']}")
+        results = run_cells(fit_cell, fits, desc="train", **fanout)
         seconds = {}
         for fit, result in zip(fits, results):
             seconds[fit["detector"]] = seconds.get(fit["detector"], 0.0) + result["seconds"]
         log("fit seconds per detector: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
 
         # ---- copy shared models, write lineage sidecars and predictions
-        from auxqual import lineage
-
         predictions: dict[str, list[pd.DataFrame]] = {d: [] for d in datasets}
         for cell in cells:
             result = results[cell["fit"]]
@@ -151,7 +145,7 @@ def main() -> None:
             if source != target:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
-            _write_lineage(lineage, target, cell, config, models_stage)
+            _write_lineage(target, cell, config, models_stage)
             test = _table(str(PREPARED_DIR / cell["dataset"] / "test.parquet"))[1]
             predictions[cell["dataset"]].append(pd.DataFrame({
                 "dataset": cell["dataset"], "generator": cell["generator"], "score": cell["score"],
@@ -163,7 +157,7 @@ def main() -> None:
         log(f"wrote {len(cells)} models to {MODELS_DIR} and predictions to {PREDICTIONS_DIR}")
 
 
-def _write_lineage(lineage, model_path: Path, cell: dict, config: dict, models_stage: Path) -> None:
+def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Path) -> None:
     """The sidecar of one model: its training data, the auxiliary set and the rows chosen."""
     dataset, generator = cell["dataset"], cell["generator"]
     train_path = PREPARED_DIR / dataset / "train.parquet"
@@ -191,16 +185,12 @@ def _write_lineage(lineage, model_path: Path, cell: dict, config: dict, models_s
 
 @functools.lru_cache(maxsize=None)
 def _file_sha(path: Path) -> str:
-    from auxqual.lineage import sha256_file
-
-    return sha256_file(path)
+    return lineage.sha256_file(path)
 
 
 @functools.lru_cache(maxsize=1)
 def _git_rev() -> str | None:
-    from auxqual.lineage import git_revision
-
-    return git_revision(Path.cwd())
+    return lineage.git_revision(Path.cwd())
 
 
 if __name__ == "__main__":

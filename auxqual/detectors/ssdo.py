@@ -150,6 +150,24 @@ class SSDO:
         da, dn = sums.cpu().numpy().T
         return np.ascontiguousarray(da), np.ascontiguousarray(dn)
 
+    def __getstate__(self) -> dict:
+        """Pickle tensors as numpy arrays: a pickled tensor carries a memory address,
+        which would make saved models differ byte for byte between identical runs."""
+        state = self.__dict__.copy()
+        for name in ("X_train_", "is_anomaly_"):
+            if isinstance(state.get(name), torch.Tensor):
+                state[name] = state[name].cpu().numpy()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        device = state.get("device_", torch.device("cpu"))
+        if device.type == "cuda" and not torch.cuda.is_available():
+            device = state["device_"] = torch.device("cpu")
+        for name in ("X_train_", "is_anomaly_"):
+            if isinstance(state.get(name), np.ndarray):
+                state[name] = torch.as_tensor(state[name], device=device)
+        self.__dict__.update(state)
+
     def _check_fitted_input(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "threshold_"):
             raise ValueError("SSDO is not fitted: call fit(X, y) first")

@@ -237,8 +237,10 @@ class TorchClassifier(BaseEstimator):
             },
         }
         path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        # a file handle, not the path: torch names the archive's records after a path
+        # (here a random temporary name), which would make the bytes differ run to run
+        with atomic_path(path) as tmp, tmp.open("wb") as handle:
+            torch.save(payload, handle)
         return path
 
     @classmethod

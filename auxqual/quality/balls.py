@@ -147,13 +147,17 @@ def rarity(Q: torch.Tensor, U: torch.Tensor, radii: torch.Tensor, *,
     return out
 
 
-def _smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
-    """Per column of ``D`` (centres × queries): min radius over balls with ``d < r``; 0 if none."""
+def _smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor, outside: float = 0.0) -> torch.Tensor:
+    """Per column of ``D`` (centres × queries): min radius over balls with ``d < r``.
+
+    ``outside`` is returned for columns that no ball contains.
+    """
     column_radii = radii.unsqueeze(1)
-    inside = (column_radii - D) > 0
     inf = torch.tensor(float("inf"), dtype=torch.float64, device=D.device)
-    smallest = torch.where(inside, column_radii, inf).min(dim=0).values
-    return torch.where(torch.isinf(smallest), torch.zeros_like(smallest), smallest)
+    smallest = torch.where((column_radii - D) > 0, column_radii, inf).min(dim=0).values
+    if outside == float("inf"):
+        return smallest
+    return torch.where(torch.isinf(smallest), torch.full_like(smallest, outside), smallest)
 
 
 def inverse_rarity(rarity_values: np.ndarray) -> np.ndarray:
@@ -179,14 +183,21 @@ class BallCover:
     @classmethod
     def fit(cls, normals: torch.Tensor, k: int, *, block_elements: int = 2**24,
             blocks: SelfDistances | None = None) -> "BallCover":
-        """Radii and Σρ of ``normals`` at size ``k`` (``blocks``: their distances, to reuse)."""
+        """Radii and Σρ of ``normals`` at size ``k`` (``blocks``: their distances, to reuse).
+
+        One pass over row blocks (rows = ball centres): each block gives its balls'
+        radii and, at once, which normals those balls contain, so the normals' own
+        rarity needs no second pass over the distances.
+        """
         blocks = blocks if blocks is not None else SelfDistances(normals, block_elements)
-        radii = kth_neighbour_radii(normals, k, blocks=blocks)
-        full = blocks.full()
-        if full is not None:  # centre-major already: rows are the balls, columns the normals as queries
-            own = _smallest_containing_radius(full, radii)
-        else:
-            own = rarity(normals, normals, radii, block_elements=block_elements)
+        if not 0 <= k < normals.shape[0]:
+            raise ValueError(f"k={k} must lie in [0, {normals.shape[0] - 1}] for {normals.shape[0]} normals")
+        radii = torch.empty(normals.shape[0], dtype=torch.float64, device=normals.device)
+        own = torch.full_like(radii, float("inf"))
+        for rows, D in blocks:
+            radii[rows] = kth_smallest(D, k)
+            own = torch.minimum(own, _smallest_containing_radius(D, radii[rows], outside=float("inf")))
+        own = torch.where(torch.isinf(own), torch.zeros_like(own), own)
         return cls(normals, k, radii, float(np.sum(inverse_rarity(own.cpu().numpy()))), block_elements)
 
     def rarity(self, Q: torch.Tensor) -> np.ndarray:

@@ -130,7 +130,7 @@ class DetectorUtilityMixin:
         if not callable(self.utility) and int(y.sum()) == 0:
             raise ValueError(f"{type(self).__name__}: the detector utility needs at least one labelled "
                              "anomaly in y_train (F1/AUROC of the anomaly class), got none")
-        if X.shape[0] <= self.ssdo_k + 1:
+        if not callable(self.utility) and X.shape[0] <= self.ssdo_k + 1:
             raise ValueError(f"{type(self).__name__}: X_train has {X.shape[0]} rows; SSDO needs more "
                              f"than ssdo_k + 1 = {self.ssdo_k + 1}")
 
@@ -146,5 +146,5 @@ class DetectorUtilityMixin:
         return f"{utility.description} ({path})"
 
 
-__all__ = ["BaselineEstimator", "DetectorUtilityMixin", "GAMES", "check_choice", "check_int", "check_real",
+__all__ = ["BaselineEstimator", "DetectorUtilityMixin", "GAMES", "METRICS", "check_choice", "check_int", "check_real",
            "check_seed"]

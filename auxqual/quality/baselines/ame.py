@@ -122,6 +122,7 @@ class AME(BaselineEstimator, DetectorUtilityMixin):
             self.lasso_alpha_ = float(model.alpha_)
         self.game_ = "adapted"
         self.utility_ = self._utility_name(utility)
-        self.budget_ = {"rates": [float(r) for r in np.asarray(self.rates)], "n_subsets_per_rate": self.n_subsets_per_rate,
+        self.budget_ = {"rates": [float(r) for r in np.asarray(self.rates)],
+                        "n_subsets_per_rate": self.n_subsets_per_rate,
                         "aux_per_subset": per, "regression_rows": rows, "fits": utility.n_evaluations}
         return coef[n:].copy()

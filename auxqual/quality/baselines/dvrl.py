@@ -2,8 +2,9 @@
 
 A small neural *value estimator* ``h(x, y, (y − P̂(x))²) → [0, 1]`` (an MLP over the features,
 the label and the squared error of a detector fitted on the whole training set, as the reference's
-``y_pred_diff``) gives every point a selection probability. It is trained by REINFORCE to select
-points that raise the utility; the value of ``a_j`` is its selection probability ``h(a_j, 1, ·)``.
+``y_pred_diff``; 0 with a callable utility, which has no detector) gives every point a selection
+probability. It is trained by REINFORCE to select points that raise the utility; the value of
+``a_j`` is its selection probability ``h(a_j, 1, ·)``.
 
 Game (adapted). Every step draws ``rollouts_per_step`` rollouts; a rollout samples a batch of
 ``batch_size`` training points and ``aux_batch_size`` auxiliary anomalies, and selections
@@ -117,7 +118,10 @@ class DVRL(BaselineEstimator, DetectorUtilityMixin):
         rng = np.random.default_rng(self.random_state)
         everyone = utility.coalition(players=np.ones(n, bool))
         # the detector on the whole training set: its squared error is an input of the estimator
-        P_full = utility.batch_probability([everyone], np.arange(n + l))[0]
+        if callable(self.utility):   # no detector behind a callable utility: no error input
+            P_full = np.concatenate([self.y_train_[utility.player_rows], np.ones(l)]).astype(np.float64)
+        else:
+            P_full = utility.batch_probability([everyone], np.arange(n + l))[0]
         X_pool = np.vstack([self.X_train_[utility.player_rows], X_aux])
         y_pool = np.concatenate([self.y_train_[utility.player_rows], np.ones(l)]).astype(np.float64)
         err_pool = (y_pool - P_full) ** 2

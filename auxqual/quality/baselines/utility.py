@@ -20,7 +20,10 @@ reference) on the rows of ``S`` and measures it on an *evaluation set*:
   never players.
 
 A coalition with at most ``k`` rows cannot be fitted (SSDO needs more rows than its bandwidth
-rank): its utility is ``empty_utility`` (0, the F1 of a detector that flags nothing).
+rank): its utility is ``empty_utility`` (0, the F1 of a detector that flags nothing); when
+``S ∪ {a_j}`` can be fitted but ``S`` cannot, ``U(S ∪ {a_j})`` is computed by a refit. A callable
+``metric(X_coalition, y_coalition) -> float`` replaces the detector altogether (refit per
+coalition, no fast path): for custom utilities and for exact tests on tiny games.
 
 Fast path (default, ``exact=False``)
 ------------------------------------
@@ -37,8 +40,15 @@ for the evaluation rows and the in-sample rows, plus ``a_j``'s own score (``da_S
 the isolation-forest prior (forest *and* its min-max scaling) and the bandwidth η are those of
 ``S`` **without** ``a_j`` (an exact refit would refit the forest on ``S ∪ {a_j}`` and recompute η
 with ``a_j`` among the points). Everything else is exact: with the prior and η of ``S`` frozen,
-the fast path equals a refit to float rounding (tested). The measured gap to a true refit is
-reported in ``tests/test_baselines.py`` and the module README text.
+the fast path equals a refit to float rounding (tested). Measured gap to a true refit (SSDO
+refitted on ``S ∪ {a_j}``, keep-rate 0.6 coalitions): on pima (n = 242, 90 (S, a_j) pairs) the
+max |ΔP| over the training rows has median 0.03 (p95 0.28), predictions at 0.5 flip for 0.1 % of
+rows and ``U(S ∪ {a_j})`` is identical in 80 % of pairs (mean |ΔU| 0.019); on cardio (n = 1005,
+64 pairs) median max |ΔP| 0.12, flips 0.17 %, identical ``U`` in 39 % (mean |ΔU| 0.008); LOO on
+cardio: identical values for 79 % of the 249 rows. Most of that gap is the isolation forest's own
+resampling noise, not ``a_j``: with one more row the forest draws other subsamples, and changing
+only the forest's seed moves P by a median max of 0.16–0.19 and U by ~0.005 on the same
+coalitions. The fast path holds the prior fixed, so its marginal contributions carry none of it.
 
 Exact path (``exact=True``)
 ---------------------------
@@ -47,7 +57,8 @@ candidate): the reference's semantics, ``1 + #candidates`` fits per coalition.
 
 Costs and parallelism
 ---------------------
-``fit`` precomputes the squared Euclidean distances among the pool and evaluation rows once
+:meth:`CoalitionUtility.build` precomputes the squared Euclidean distances among the pool and
+evaluation rows once
 (``O((n + l)²)`` memory: 25 MB for 1000 + 750 rows). A fast-path coalition costs one
 isolation-forest fit (about 0.1 s, the dominant term) plus ``O((n + l)·|S|)`` kernel work.
 Independent coalitions run in ``n_jobs`` worker processes (joblib ``loky``; the forest's fit is
@@ -159,8 +170,15 @@ def _percentile_q(contamination: float) -> int:
     return int((1.0 - contamination) * 100)
 
 
-def _fast(state: _PoolState, members: np.ndarray, candidates: np.ndarray) -> tuple[float, np.ndarray]:
-    """``U(S)`` and ``U(S ∪ {a_j})`` for every candidate from one fit of ``S`` (see module doc)."""
+def fast_probabilities(state: _PoolState, members: np.ndarray, candidates: np.ndarray,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """P(anomaly) of the evaluation rows under SSDO fitted on ``members`` (``base``, shape
+    ``(n_eval,)``) and with each candidate added alone (``with_each``, ``(n_eval, #candidates)``).
+
+    One isolation-forest fit and one bandwidth for ``members``; adding ``a_j`` updates the anomaly
+    kernel sums additively, gives ``a_j`` its own in-sample score and recomputes the squash
+    threshold per ``a_j`` (see the module docstring for what this approximates).
+    """
     X, k, alpha = state.X, state.k, state.alpha
     forest = IsolationForestPrior(random_state=state.prior_random_state).fit(X[members])
     eta = _bandwidth(state.D2[np.ix_(members, members)], k)
@@ -182,20 +200,34 @@ def _fast(state: _PoolState, members: np.ndarray, candidates: np.ndarray) -> tup
     q = _percentile_q(state.contamination)
     pos_eval = np.searchsorted(rows, state.eval_idx)
     t = float(np.percentile(z[pos_members], q))
-    base = float(_score(state, squash_columns(z[pos_eval][:, None], np.array([t])))[0])
+    base = squash_columns(z[pos_eval][:, None], np.array([t]))[:, 0]
     if candidates.size == 0:
-        return base, np.empty(0)
+        return base, np.empty((pos_eval.size, 0))
     # adding a_j: da += g(‖x − a_j‖) for every row; a_j's own score; threshold per a_j
-    add = np.exp(scale * state.D2[rows][:, candidates])          # rows × candidates
-    da_j = da[:, None] + add
-    z_j = 1.0 / (1.0 + alpha * (da_j + dn[:, None]))
-    z_j *= prior[:, None] + alpha * da_j
+    da_j = np.exp(scale * state.D2[np.ix_(rows, candidates)])      # rows × candidates
+    da_j += da[:, None]
+    z_j = da_j + dn[:, None]
+    z_j *= alpha
+    z_j += 1.0
+    np.reciprocal(z_j, out=z_j)
+    da_j *= alpha
+    da_j += prior[:, None]
+    z_j *= da_j                                                     # (prior + α·da_j) / (1 + α(da_j + dn))
+    del da_j
     pos_cand = np.searchsorted(rows, candidates)
-    da_own = da[pos_cand] + 1.0
-    z_own = _posterior(prior[pos_cand], da_own, dn[pos_cand], alpha)
+    z_own = _posterior(prior[pos_cand], da[pos_cand] + 1.0, dn[pos_cand], alpha)
     in_sample = np.vstack([z_j[pos_members], z_own[None, :]])
     t_j = np.percentile(in_sample, q, axis=0)
-    return base, _score(state, squash_columns(z_j[pos_eval], t_j))
+    return base, squash_columns(z_j[pos_eval], t_j)
+
+
+def _fast(state: _PoolState, members: np.ndarray, candidates: np.ndarray) -> tuple[float, np.ndarray]:
+    """``U(S)`` and ``U(S ∪ {a_j})`` for every candidate from one fit of ``S``."""
+    base, with_each = fast_probabilities(state, members, candidates)
+    u_base = float(_score(state, base[:, None])[0])
+    if candidates.size == 0:
+        return u_base, np.empty(0)
+    return u_base, _score(state, with_each)
 
 
 def _exact_one(state: _PoolState, members: np.ndarray) -> float:
@@ -374,6 +406,8 @@ class CoalitionUtility:
     def value(self, mask: np.ndarray) -> float:
         """``U(S)`` of one coalition."""
         return self.marginals(mask, np.empty(0, np.int64)).base
+
+    __call__ = value
 
     def marginals(self, mask: np.ndarray, candidates: np.ndarray | None = None) -> Marginals:
         """``U(S)`` and ``U(S ∪ {a_j})`` for auxiliary ``candidates`` (indices 0…n_aux−1; all when None)."""

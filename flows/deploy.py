@@ -1,0 +1,120 @@
+"""Run the pipeline flow on a cron schedule, served from this machine (``flow.serve``).
+
+    prefect server start                                   # once, in another terminal (UI at :4200)
+    prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api
+    python -m flows.deploy                                 # cron from params.yaml, else 0 2 * * *
+    python -m flows.deploy --cron "30 3 * * 1-5" --timezone Europe/Brussels --repo /path/to/auxqual
+
+The command creates (or updates) the deployment ``auxqual-pipeline/<name>`` and keeps
+running: it polls the API and starts each scheduled run in a subprocess. Stop it with
+Ctrl-C (its schedule is paused until it is served again). Run it again with another
+``--cron`` to change the schedule. ``prefect deployment run 'auxqual-pipeline/nightly'``
+starts a run now.
+
+The cron comes from ``--cron``, else ``schedule.cron`` in the repository's params.yaml
+when that key exists, else :data:`DEFAULT_CRON`.
+
+Overlapping runs: the deployment allows one active run (``concurrency_limit=1``). With
+``--overlap enqueue`` (default) a run that comes due while the previous one is still
+running waits in the state *AwaitingConcurrencySlot* and starts when it ends; with
+``--overlap cancel`` it is cancelled instead. Either way the flow itself also holds the
+repository's slot (see ``flows.pipeline``), so a run started by hand
+(``python -m flows.pipeline``) never overlaps a scheduled one either.
+
+For several machines use ``prefect.yaml`` (a process work pool) instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flows.dvcrepo import check_repo, load_params, parse_overrides
+from flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
+
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_NAME = "nightly"
+OVERLAP = {"enqueue": "ENQUEUE", "cancel": "CANCEL_NEW"}
+
+
+def cron_for(repo: Path, cron: str | None = None) -> str:
+    """``cron`` when given, else ``schedule.cron`` of the repository's params.yaml, else
+    :data:`DEFAULT_CRON`; checked by Prefect's own cron schedule model."""
+    if not cron:
+        schedule = (load_params(repo).get("schedule") or {})
+        cron = schedule.get("cron") if isinstance(schedule, dict) else None
+    cron = str(cron or DEFAULT_CRON)
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"cron: {cron!r} is not a valid cron expression (e.g. '0 2 * * *')") from error
+    return cron
+
+
+def deployment_options(repo: str | Path = ".", cron: str | None = None, *, name: str = DEFAULT_NAME,
+                       overrides: Sequence[str] | None = None, timezone: str | None = None,
+                       overlap: str = "enqueue", busy_retries: int = DEFAULT_BUSY_RETRIES,
+                       busy_retry_delay: float = DEFAULT_BUSY_RETRY_DELAY) -> dict[str, Any]:
+    """The keyword arguments of ``Runner.add_flow(pipeline, ...)`` for the scheduled
+    deployment (``flow.serve`` takes the same, with ``global_limit`` for
+    ``concurrency_limit``)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    path = check_repo(repo)
+    parse_overrides(overrides)  # fail here, not at 2 am
+    if overlap not in OVERLAP:
+        raise ValueError(f"overlap: expected one of {sorted(OVERLAP)}, got {overlap!r}")
+    cron = cron_for(path, cron)
+    return {
+        "name": name,
+        "schedules": [Cron(cron, timezone=timezone or "UTC")],
+        "concurrency_limit": ConcurrencyLimitConfig(limit=1,
+                                                    collision_strategy=ConcurrencyLimitStrategy(OVERLAP[overlap])),
+        "parameters": {"repo": str(path), "overrides": list(overrides) if overrides else None,
+                       "busy_retries": busy_retries, "busy_retry_delay": busy_retry_delay},
+        "tags": ["auxqual"],
+        # the run's subprocess imports flows.pipeline from the working folder (the repository root)
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+        "description": f"dvc repro of {path} on the cron schedule {cron!r} ({timezone or 'UTC'})",
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.deploy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", default=".", help="root of the DVC repository (default: the current folder)")
+    parser.add_argument("--cron", default=None,
+                        help=f"cron schedule (default: params.yaml schedule.cron, else {DEFAULT_CRON!r})")
+    parser.add_argument("--timezone", default=None, help="IANA time zone of the cron (default UTC)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help="deployment name (default %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="parameter override applied by every scheduled run, repeatable")
+    parser.add_argument("--overlap", choices=sorted(OVERLAP), default="enqueue",
+                        help="a run due while the previous one runs: wait for it (enqueue) or be cancelled")
+    args = parser.parse_args(argv)
+    try:
+        options = deployment_options(args.repo, args.cron, name=args.name, overrides=args.overrides or None,
+                                     timezone=args.timezone, overlap=args.overlap)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        print("warning: PREFECT_API_URL is not set: a temporary server cannot run schedules; start one with "
+              "`prefect server start` and `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`",
+              file=sys.stderr)
+    options["global_limit"] = options.pop("concurrency_limit")
+    print(f"serving {FLOW_NAME}/{args.name}: {options['description']}", file=sys.stderr)
+    pipeline.serve(**options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
