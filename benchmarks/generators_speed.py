@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -113,7 +114,12 @@ def main() -> int:
     table = run(args.rows, args.repeat)
     load_after = tuple(round(v, 2) for v in os.getloadavg())
     write_text(table.to_csv(index=False), args.out_dir / "generators_speed.csv")
-    write_text(markdown(table, load_before, load_after), args.out_dir / "generators_speed.md")
+    text = markdown(table, load_before, load_after)
+    write_text(text, args.out_dir / "generators_speed.md")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _readme import update_readme_section
+
+    update_readme_section("generators-speed", text)
     return 0 if table["meets_goal"].all() else 1
 
 
