@@ -133,3 +133,71 @@ def q2_summary(q2: pd.DataFrame, *, by: Sequence[str] = ("score",)) -> pd.DataFr
                      "best_q": best_q,
                      "auroc_q0": float(curve.get(0, np.nan))})
     return pd.DataFrame(rows, columns=[*by, "mean_auroc", "best_auroc", "best_q", "auroc_q0"])
+
+
+# --------------------------------------------------------------------------- Q1 comparison table
+AVERAGE_RANK = "average rank"
+MEAN_SECONDS = "mean seconds"
+
+
+def q1_wide(q1: pd.DataFrame, score_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Q1 AUROC as a dataset × score matrix (index ``dataset``, one column per score).
+
+    ``q1``: the long table of :func:`q1_table` (``dataset``, ``score``, ``auroc``). Columns
+    follow ``score_names`` (default: the order of first appearance in ``q1``), rows are
+    sorted by dataset. Every (dataset, score) cell must be present exactly once: ranks
+    are only comparable on a complete table, so a missing or duplicate cell raises a
+    ``ValueError`` naming it.
+    """
+    missing = [c for c in ("dataset", "score", "auroc") if c not in q1.columns]
+    if missing:
+        raise ValueError(f"q1 table: missing column(s) {missing}")
+    if q1.empty:
+        raise ValueError("q1 table: no rows")
+    names = list(dict.fromkeys(q1["score"])) if score_names is None else [str(s) for s in score_names]
+    duplicated = q1[q1.duplicated(["dataset", "score"], keep=False)]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        raise ValueError(f"q1 table: {len(duplicated)} rows share a (dataset, score), "
+                         f"e.g. ({first['dataset']!r}, {first['score']!r})")
+    wide = q1.pivot(index="dataset", columns="score", values="auroc").sort_index()
+    absent = [s for s in names if s not in wide.columns]
+    if absent:
+        raise ValueError(f"q1 table: no Q1 AUROC for score(s) {absent}")
+    wide = wide[names].astype(np.float64)
+    holes = [(d, s) for d in wide.index for s in names if np.isnan(wide.at[d, s])]
+    if holes:
+        raise ValueError(f"q1 table: {len(holes)} (dataset, score) cell(s) without a Q1 AUROC, "
+                         f"e.g. {holes[:3]}; the average rank needs every score on every dataset")
+    wide.columns.name = None
+    return wide
+
+
+def q1_ranks(wide: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each score on each dataset (rows of ``wide``): 1 = the highest Q1 AUROC;
+    tied scores share the mean of the ranks they span (1, 2.5, 2.5, 4)."""
+    return wide.rank(axis=1, ascending=False, method="average")
+
+
+def q1_comparison(q1: pd.DataFrame, score_names: Sequence[str] | None = None, *,
+                  seconds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The Q1 comparison table: a row per dataset (Q1 AUROC of each score), then a row
+    ``average rank`` (mean over datasets of :func:`q1_ranks`) and, when ``seconds`` is
+    given, a row ``mean seconds`` (mean over datasets of each score's time).
+
+    ``q1``: ``dataset``, ``score``, ``auroc`` (one row per dataset and score).
+    ``seconds``: ``dataset``, ``score``, ``seconds``; a score without any time gets NaN.
+    Returns columns ``dataset`` then one per score (float), ``len(datasets) + 1 (+ 1)`` rows.
+    """
+    wide = q1_wide(q1, score_names)
+    table = wide.copy()
+    table.loc[AVERAGE_RANK] = q1_ranks(wide).mean(axis=0)
+    if seconds is not None:
+        missing = [c for c in ("dataset", "score", "seconds") if c not in seconds.columns]
+        if missing:
+            raise ValueError(f"seconds table: missing column(s) {missing}")
+        kept = seconds[seconds["dataset"].isin(wide.index)]
+        per_score = kept.groupby("score", sort=False)["seconds"].mean()
+        table.loc[MEAN_SECONDS] = per_score.reindex(wide.columns).to_numpy(dtype=np.float64)
+    table.index.name = "dataset"
+    return table.reset_index()

@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> None:
                "budget"]
     frame = pd.DataFrame(rows)[columns]
     write_text(frame.to_csv(index=False), args.out_dir / "baselines_time.csv")
-    write_text(markdown(frame, load_before, load_after, args.n_jobs) + "\n", args.out_dir / "baselines_time.md")
+    text = markdown(frame, load_before, load_after, args.n_jobs) + "\n"
+    write_text(text, args.out_dir / "baselines_time.md")
+    from _readme import update_readme_section
+
+    update_readme_section("baselines-time", text)
     for case, part in frame.groupby("case", sort=False):
         print(f"{case}: total {part['seconds'].sum():.1f} s")
 

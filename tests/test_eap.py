@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
 from auxqual.distances import as_tensor
 from auxqual.quality import EAP, draw_subset_masks, make_scorer, score_with_std
-from auxqual.quality.balls import BallCover, covering_ranks, k_star, kth_neighbour_radii, rarity
+from auxqual.quality.balls import BallCover, covering_ranks, k_star, rarity
 from tests.conftest import load_eap_fixture
 
 CPU = torch.device("cpu")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auxqual.cli.generate import add_parser, parse_params, run
+from auxqual.cli.generate import add_parser, parse_params
 from auxqual.generators import GENERATOR_NAMES
 from auxqual.io import feature_names
 

@@ -27,7 +27,7 @@ from scipy.stats import hmean
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.device import pick_device
-from auxqual.distances import as_tensor, distance_blocks, pairwise_distances
+from auxqual.distances import as_tensor, distance_blocks
 from auxqual.io import check_features, check_labels
 
 ETA_FLOOR = 1e-10  # anomatools' Config.tolerance
@@ -95,7 +95,7 @@ class SSDO:
         anomalies = 0 if y is None else int(y.sum())
         self.contamination_ = (self.contamination if self.contamination is not None
                                else anomalies / X.shape[0])
-        self.threshold_ = float(np.percentile(self.decision_scores_, int((1.0 - self.contamination_) * 100)))
+        self.threshold_ = float(np.percentile(self.decision_scores_, squash_percentile(self.contamination_)))
         return self
 
     def _bandwidth(self, X: torch.Tensor) -> float:
@@ -106,12 +106,7 @@ class SSDO:
             # recompute the k+1 candidates directly: the norm expansion is inexact near 0
             exact = torch.linalg.vector_norm(X[rows].unsqueeze(1) - X[nearest], dim=2)
             kth[rows] = torch.sort(exact, dim=1).values[:, self.k]
-        d = kth.cpu().numpy()
-        positive = d[d > 0.0]
-        if positive.size == 0:
-            return ETA_FLOOR
-        d[d == 0.0] = positive.min()
-        return max(float(hmean(d)), ETA_FLOOR)
+        return harmonic_bandwidth(kth.cpu().numpy())
 
     # ------------------------------------------------------------------ scores
     def decision_function(self, X: np.ndarray) -> np.ndarray:
@@ -137,8 +132,7 @@ class SSDO:
         if not self.has_labels_:
             return np.asarray(prior, dtype=np.float64)
         da, dn = self._kernel_sums(Q)
-        z = 1.0 / (1.0 + self.alpha * (da + dn))
-        return z * (prior + self.alpha * da)
+        return posterior(prior, da, dn, self.alpha)
 
     def _kernel_sums(self, Q: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Kernel mass of each query on the labelled anomalies and on the labelled normals."""
@@ -172,6 +166,28 @@ class SSDO:
         if not hasattr(self, "threshold_"):
             raise ValueError("SSDO is not fitted: call fit(X, y) first")
         return check_features(X, name="X", n_features=self.n_features_in_)
+
+
+def harmonic_bandwidth(kth_distances: np.ndarray) -> float:
+    """SSDO's η: the harmonic mean of the k-th neighbour distances, zeros replaced by
+    the smallest positive one, floored at 1e-10 (anomatools' rules)."""
+    d = np.array(kth_distances, dtype=np.float64)
+    positive = d[d > 0.0]
+    if positive.size == 0:
+        return ETA_FLOOR
+    d[d == 0.0] = positive.min()
+    return max(float(hmean(d)), ETA_FLOOR)
+
+
+def posterior(prior: np.ndarray, da: np.ndarray, dn: np.ndarray, alpha: float) -> np.ndarray:
+    """SSDO's update ``(prior + α·da) / (1 + α·(da + dn))``, in anomatools' order of operations."""
+    z = 1.0 / (1.0 + alpha * (da + dn))
+    return z * (prior + alpha * da)
+
+
+def squash_percentile(contamination: float) -> int:
+    """The percentile of the training scores that sets the squash threshold: int((1 − c)·100)."""
+    return int((1.0 - contamination) * 100)
 
 
 def squash(z: np.ndarray, threshold: float) -> np.ndarray:

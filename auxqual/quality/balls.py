@@ -27,21 +27,6 @@ DEFAULT_CONFIDENCE = 0.95
 DIRECT_COUNT_LIMIT = 4  # below this many anomalies in a group, count them directly
 
 
-def kth_neighbour_radii(U: torch.Tensor, k: int, *, block_elements: int = 2**24,
-                        blocks: SelfDistances | None = None) -> torch.Tensor:
-    """Radius of each normal's ball: column ``k`` of its sorted distance row.
-
-    Column 0 is (normally) the point itself, so this is the distance to the k-th
-    nearest *other* normal, as in the reference.
-    """
-    if not 0 <= k < U.shape[0]:
-        raise ValueError(f"k={k} must lie in [0, {U.shape[0] - 1}] for {U.shape[0]} normals")
-    radii = torch.empty(U.shape[0], dtype=torch.float64, device=U.device)
-    for rows, D in (blocks if blocks is not None else SelfDistances(U, block_elements)):
-        radii[rows] = kth_smallest(D, k)
-    return radii
-
-
 def kth_smallest(D: torch.Tensor, k: int) -> torch.Tensor:
     """``sort(D, dim=1)[:, k]`` without sorting: a partial ``topk`` from the nearer end.
 

@@ -76,12 +76,12 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.spatial.distance import cdist
-from scipy.stats import hmean, rankdata
+from scipy.stats import rankdata
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
-from auxqual.detectors.ssdo import ETA_FLOOR, LOG_HALF, SSDO
+from auxqual.detectors.ssdo import LOG_HALF, SSDO, harmonic_bandwidth, posterior, squash_percentile
 from auxqual.device import torch_threads
 
 METRICS = ("f1", "auroc")
@@ -153,21 +153,11 @@ def _score(state: _PoolState, P_eval: np.ndarray) -> np.ndarray:
 
 def _bandwidth(D2_cc: np.ndarray, k: int) -> float:
     """SSDO's η: harmonic mean of each point's distance to its k-th nearest other point."""
-    kth = np.sqrt(np.partition(D2_cc, k, axis=1)[:, k])
-    positive = kth[kth > 0.0]
-    if positive.size == 0:
-        return ETA_FLOOR
-    kth[kth == 0.0] = positive.min()
-    return max(float(hmean(kth)), ETA_FLOOR)
+    return harmonic_bandwidth(np.sqrt(np.partition(D2_cc, k, axis=1)[:, k]))
 
 
-def _posterior(prior: np.ndarray, da: np.ndarray, dn: np.ndarray, alpha: float) -> np.ndarray:
-    z = 1.0 / (1.0 + alpha * (da + dn))
-    return z * (prior + alpha * da)
-
-
-def _percentile_q(contamination: float) -> int:
-    return int((1.0 - contamination) * 100)
+_posterior = posterior
+_percentile_q = squash_percentile
 
 
 def fast_probabilities(state: _PoolState, members: np.ndarray, candidates: np.ndarray,
