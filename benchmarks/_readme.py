@@ -11,8 +11,11 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def update_readme_section(name: str, markdown: str, readme: Path = README) -> bool:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``.
 
-    Returns False (and changes nothing) when the README has no such markers.
+    Headings of ``markdown`` are demoted three levels so they nest under the
+    README's own sections. Returns False (and changes nothing) when the README has
+    no such markers.
     """
+    markdown = re.sub(r"^(#{1,3}) ", lambda m: "#" * (len(m.group(1)) + 3) + " ", markdown, flags=re.M)
     if not readme.exists():
         return False
     text = readme.read_text(encoding="utf-8")

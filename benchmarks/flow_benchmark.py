@@ -17,7 +17,6 @@ import argparse
 import csv
 import datetime as dt
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -109,11 +108,17 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {row['runner']} | {row['workers']} | {row['seconds']:.1f} | {row['speedup']:.2f} | "
                      f"{row['mean_dataset_seconds']:.1f} | {'yes' if row['identical'] else 'NO'} | "
                      f"{row['load_before']:.2f} |")
-    lines += ["", "With 2 workers the dataset tasks overlap (Prefect task-run times); when a dataset task takes "
-              "about twice as long as alone (column 5), the two cores were already busy and parallelism cannot "
-              "help: a 1-minute load average above 2 means other work is competing for them. On an idle "
-              "machine, or a Dask cluster with more cores, the wall time falls with the workers.", ""]
+    lines += ["", "With 2 workers two datasets run at once, each with `cores // workers` = 1 BLAS / torch thread "
+              "(set by the flow; without it the two pipelines oversubscribed the cores and 2 workers were no "
+              "faster than 1). A dataset task that takes longer than alone (column 5) shares the cores with "
+              "other work: a 1-minute load average above 2 means other jobs were competing for this machine's "
+              "2 cores. On an idle machine, or a Dask cluster with more cores, the wall time falls with the "
+              "workers.", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _readme import update_readme_section
+
+    update_readme_section("flow-benchmark", "\n".join(lines))
     print("\n".join(lines))
     if not all(row["identical"] for row in rows):
         raise SystemExit("the Q1 / Q2 summaries differ between configurations")

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _readme import update_readme_section
 
-    update_readme_section("pipeline-stages", "\n".join(lines))
+    update_readme_section("pipeline-stages", "\n".join(lines).split("\nParams:")[0])
     print("\n".join(lines))
     if not args.set and args.out == default_out:  # the README shows the default run only (between its pipeline-stages markers)
         sys.path.insert(0, str(ROOT))

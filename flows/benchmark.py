@@ -14,7 +14,10 @@ runs exactly the stages, params and code that ``dvc repro`` runs, datasets never
 DVC lock (they run in parallel), and a dataset that fails (too few anomalies, a broken
 file) fails only its own task. The copy is made inside the task, on the machine that runs
 it: a Dask worker needs the source checkout and the data folder at the same paths (a
-shared file system), and writes its copy under ``--workdir`` (default: its temp folder).
+shared file system), and writes its copy under ``--workdir`` (default: its temp folder). On this machine
+(threads, or a local Dask cluster) each dataset's stages get ``cores // workers`` BLAS /
+OpenMP threads (``OMP_NUM_THREADS`` ...; values already set in the environment win), so
+parallel datasets do not oversubscribe the cores.
 
 Outputs in ``--out`` (default ``results/benchmark``), written atomically:
 ``q1.parquet`` and ``q2.parquet`` (every dataset's rows), ``summary.csv`` /
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -48,6 +52,7 @@ FLOW_NAME = "auxqual-benchmark"
 RUNNERS = ("threads", "dask")
 DEFAULT_OUT = "results/benchmark"
 TARGET_STAGE = "evaluate"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- one dataset
@@ -140,6 +145,9 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
         set_nested(base, key, value)
     with get_client(sync_client=True) as client:
         env = {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
+    if not address:  # datasets share this machine's cores: no oversubscribed BLAS / OpenMP / torch threads
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        env.update({name: os.environ.get(name, threads) for name in THREAD_VARS})
     logger.info("%d dataset(s) on %s (%s worker(s)%s): %s", len(names), runner, workers,
                 f", scheduler {address}" if address else "", names)
     start = time.perf_counter()

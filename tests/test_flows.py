@@ -174,7 +174,8 @@ def test_pipeline_flow_runs_every_stage_and_publishes_artifacts(flow_repo):
         assert row["q2_mean_auroc_ssdo"] == pytest.approx(metrics["q2_mean_auroc_by_detector"]["ssdo"][score])
     lineage = table(artifacts["auxqual-lineage"])  # the first run wrote every row
     assert len(lineage) == N_MODELS
-    assert {row["model_path"] for row in lineage} == set(pd.read_parquet(repo / "results/lineage.parquet")["model_path"])
+    written = pd.read_parquet(repo / "results/lineage.parquet")
+    assert {row["model_path"] for row in lineage} == set(written["model_path"])
     summary = artifacts["auxqual-run-summary"].data
     assert "completed" in summary
     for stage in STAGES:
@@ -216,7 +217,7 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
     before = pd.read_parquet(repo / "results/lineage.parquet")
     monkeypatch.chdir(ROOT)  # the run's subprocess imports flows.pipeline from here
     runner = Runner(name="auxqual-test-runner", query_seconds=1, pause_on_shutdown=False)
-    options = deployment_options(repo, "0 2 * * *", name="test-nightly", overrides=["train.random_state=1"],
+    options = deployment_options(repo, "0 2 * * *", name="test-nightly", overrides=["train.q=[0, 40]"],
                                  busy_retry_delay=1)
     deployment_id = runner.add_flow(pipeline, **options)
 
@@ -228,7 +229,7 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
     assert deployment.global_concurrency_limit.limit == 1  # one active run of the deployment ...
     assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"  # ... the next one waits
     assert deployment.parameters["repo"] == str(repo)
-    assert deployment.parameters["overrides"] == ["train.random_state=1"]
+    assert deployment.parameters["overrides"] == ["train.q=[0, 40]"]
 
     flow_run = run_deployment(name=f"{FLOW_NAME}/test-nightly", timeout=0)
     assert flow_run.state.is_scheduled()
@@ -237,11 +238,12 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
         flow_run = client.read_flow_run(flow_run.id)
     assert flow_run.state.is_completed(), (flow_run.state, logs_of(flow_run.id))
 
-    # the expected outputs: params.yaml and dvc.lock carry the new seed, only train and its
+    # the expected outputs: params.yaml and dvc.lock carry the new budgets, only train and its
     # downstream stages re-ran, the lineage artifact holds exactly the models that changed
-    assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["random_state"] == 1
+    assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["q"] == [0, 40]
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["random_state"] == 1
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["q"] == [0, 40]
+    assert sorted(pd.read_parquet(repo / "results/q2.parquet")["q"].unique()) == [0, 40]
     assert "Data and pipelines are up to date" in dvc(repo, "status").stdout
     artifacts = artifacts_of(flow_run.id)
     summary = artifacts["auxqual-run-summary"].data
@@ -251,8 +253,8 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
     after = pd.read_parquet(repo / "results/lineage.parquet")
     old = set(zip(before["model_path"], before["model_sha256"]))
     changed = {path for path, digest in zip(after["model_path"], after["model_sha256"]) if (path, digest) not in old}
-    assert changed, "a new seed changes some model"
-    assert {row["model_path"] for row in table(artifacts["auxqual-lineage"])} == changed
+    assert changed == {f"models/digits/benchmark_mixture/{score}/ssdo/q40.joblib" for score in ("rarity", "density")}
+    assert {row["model_path"] for row in table(artifacts["auxqual-lineage"])} == changed  # q00: same bytes
 
 
 def test_prefect_yaml_deploys_the_flows_on_a_process_pool():
@@ -290,13 +292,12 @@ def test_dask_fanout_gives_byte_identical_parquet(flow_repo, prefect_api, tmp_pa
     assert [run.state.is_completed() for run in runs] == [True]
     predictions = "data/predictions/digits.parquet"
     assert sha(copy / predictions) == sha(repo / predictions)
-    # every model was written by the Dask workers into the copy's staging folder, then published
-    # (the .joblib bytes themselves are not compared: a pickled torch tensor in SSDO embeds a
-    # memory address, so they differ between two serial runs too)
+    # every model was written by a Dask worker into the copy's staging folder, then published
     models = sorted(p.relative_to(copy) for p in (copy / "models").rglob("q*") if not p.name.endswith(".json"))
     assert models == sorted(p.relative_to(repo) for p in (repo / "models").rglob("q*")
                             if not p.name.endswith(".json"))
     assert len(models) == N_MODELS and not (copy / ".models.partial").exists()
+    assert [sha(copy / m) for m in models] == [sha(repo / m) for m in models]
 
 
 # --------------------------------------------------------------------------- benchmark flow
