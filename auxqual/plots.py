@@ -186,3 +186,61 @@ def generator_summary(scores: pd.DataFrame, q2: pd.DataFrame, path: str | os.Pat
     right.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
+             title: str = "Q1 comparison: average rank and AUROC per dataset") -> Path:
+    """Left: each estimator's average rank over datasets (1 = best Q1), best at the top.
+    Right: a heatmap of Q1 AUROC, datasets (rows) × estimators (columns, in the same order).
+
+    ``table``: the Q1 comparison (``results/q1_table.parquet``): a ``dataset`` column, a
+    column per estimator, one row per dataset and a row ``average rank`` (a ``mean
+    seconds`` row, if any, is ignored).
+    """
+    from auxqual.metrics import AVERAGE_RANK, MEAN_SECONDS
+
+    _require(table, ("dataset",), "q1 table")
+    scores = [c for c in table.columns if c != "dataset"]
+    if not scores:
+        raise ValueError("q1 table: no estimator columns")
+    if not (table["dataset"] == AVERAGE_RANK).any():
+        raise ValueError(f"q1 table: no {AVERAGE_RANK!r} row")
+    ranks = table.loc[table["dataset"] == AVERAGE_RANK, scores].iloc[0].astype(float)
+    per_dataset = table[~table["dataset"].isin([AVERAGE_RANK, MEAN_SECONDS])]
+    if per_dataset.empty:
+        raise ValueError("q1 table: no dataset rows to plot")
+    means = per_dataset[scores].astype(float).mean(axis=0)
+    order = sorted(scores, key=lambda s: (ranks[s], -means[s], s))   # ties: the higher mean AUROC first
+    values = per_dataset[order].to_numpy(dtype=float)
+    datasets = per_dataset["dataset"].astype(str).tolist()
+
+    width = max(8.0, 3.2 + 0.42 * len(order) + 3.0)
+    height = max(3.6, 0.32 * max(len(order), len(datasets)) + 1.6)
+    figure = _new_figure(width, height)
+    grid = figure.add_gridspec(1, 2, width_ratios=(3.0, max(3.0, 0.42 * len(order))))
+    left = figure.add_subplot(grid[0, 0])
+    positions = np.arange(len(order))
+    colors = ["#364fc7" if s == "eap" else "#91a7ff" for s in order]
+    left.barh(positions, [ranks[s] for s in order], color=colors, edgecolor="#364fc7")
+    for y, score in zip(positions, order):
+        left.text(ranks[score] + 0.2, y, f"{ranks[score]:.2f}", va="center", fontsize=7)
+    left.set_yticks(positions, order, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlim(0, len(scores) + 1)
+    left.axvline((len(scores) + 1) / 2, color="#868e96", linestyle="--", linewidth=1)
+    left.set_xlabel("average rank (1 = best; dashed: the middle rank)", fontsize=8)
+    left.tick_params(axis="x", labelsize=7)
+
+    right = figure.add_subplot(grid[0, 1])
+    image = right.imshow(values, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    right.set_xticks(np.arange(len(order)), order, rotation=60, ha="right", fontsize=7)
+    right.set_yticks(np.arange(len(datasets)), datasets, fontsize=7)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            right.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=5.5, color="#212529")
+    colorbar = figure.colorbar(image, ax=right, fraction=0.04, pad=0.02)
+    colorbar.set_label("Q1 AUROC (0.5 = chance)", fontsize=7)
+    colorbar.ax.tick_params(labelsize=6)
+    figure.suptitle(f"{title} ({len(datasets)} datasets)", fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -109,7 +109,8 @@ def growth_exponent(rows: list[dict]) -> float | None:
     return float(np.polyfit(np.log([r["n"] for r in rows]), np.log([r["total_s"] for r in rows]), 1)[0])
 
 
-def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | None, machine: str) -> str:
+def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | None, machine: str,
+                subsets: int = 100) -> str:
     lines = [f"Machine: {machine}.", ""]
     if reference:
         lines += ["| case | fit (s) | score (s) | total (s) | peak memory (GiB) | device |",
@@ -118,12 +119,12 @@ def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | N
                   f"T = {reference['T']} | {reference['fit_s']:.1f} | {reference['score_s']:.1f} | "
                   f"{reference['total_s']:.1f} | {reference['peak_rss_gib']:.2f} | {reference['device']} |", ""]
     if scaling:
-        lines += ["| n normals | aux rows | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['n']} | {r['n_aux']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | {r['total_s']:.1f} | "
+        lines += ["| n normals | aux rows | T | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['n_aux']} | {r['T']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | {r['total_s']:.1f} | "
                   f"{r['peak_rss_gib']:.2f} | {r['mean_k_star']:.0f} |" for r in scaling]
         if exponent is not None:
-            lines += ["", f"Fitted growth: time ∝ n^{exponent:.2f} (d = 16, m = 20, T = 100)."]
+            lines += ["", f"Fitted growth: time ∝ n^{exponent:.2f} (d = 16, m = 20, T = {subsets})."]
     return "\n".join(lines) + "\n"
 
 
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--subsets", type=int, default=100)
+    parser.add_argument("--tag", default="", help="write eap_speed_<tag>.{json,md} and leave the README alone")
     parser.add_argument("--one", nargs=5, type=int, metavar=("N", "M", "AUX", "D", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -152,12 +154,14 @@ def main() -> None:
     exponent = growth_exponent(scaling)
     RESULTS.mkdir(exist_ok=True)
     payload = {"machine": machine, "reference_size": reference, "scaling": scaling, "growth_exponent": exponent}
-    (RESULTS / "eap_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
-    markdown = to_markdown(reference, scaling, exponent, machine)
-    (RESULTS / "eap_speed.md").write_text(markdown)
-    from _readme import update_readme_section
+    stem = f"eap_speed_{args.tag}" if args.tag else "eap_speed"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    markdown = to_markdown(reference, scaling, exponent, machine, args.subsets)
+    (RESULTS / f"{stem}.md").write_text(markdown)
+    if not args.tag:
+        from _readme import update_readme_section
 
-    update_readme_section("eap-speed", markdown)
+        update_readme_section("eap-speed", markdown)
     print(markdown)
 
 

@@ -2,7 +2,10 @@
 
 For every dataset in ``data.datasets`` (files ``<data.path>/<name>.npz``; the other
 ``.npz`` files of the folder are the sources of unrealistic auxiliary anomalies) this
-writes ``data/prepared/<dataset>/``:
+writes ``data/prepared/<dataset>/``. A name ``<subfolder>/<name>`` reads
+``<data.path>/<subfolder>/<name>.npz`` and takes its sources from that subfolder, so one
+run can mix folders (``data.path=…/adbench`` with ``tabular/cardio`` and
+``image_resnet18/MVTec-AD_cable``); the output folder is the file's name either way.
 
 - ``train.parquet``: x0 … x{d-1}, ``y`` (1 = labelled anomaly), ``dataset``, ``row``
 - ``test.parquet``: the same columns (balanced test set)
@@ -35,12 +38,13 @@ def _sha256(path: Path) -> str:
 
 
 def _load(name: str, path: Path, cache: dict) -> tuple[np.ndarray, np.ndarray]:
-    if name not in cache:
+    key = str(path)           # by path: two folders may hold files of the same name
+    if key not in cache:
         try:
-            cache[name] = load_dataset(path)
+            cache[key] = load_dataset(path)
         except ValueError as error:
             raise ValueError(f"dataset {name!r}: {error}") from error
-    return cache[name]
+    return cache[key]
 
 
 def _jsonable(value):
@@ -66,14 +70,20 @@ def main() -> None:
     wanted = require(data, "datasets", "data")
     if isinstance(wanted, str) or not isinstance(wanted, list) or not wanted:
         raise StageError(f"params.yaml: data.datasets must be a non-empty list of dataset names, got {wanted!r}")
-    files = dataset_files(folder)
-    names = [resolve_dataset(str(name), files) for name in wanted]
+    folders: dict[str, dict[str, Path]] = {}
+    chosen: list[tuple[str, dict[str, Path]]] = []     # (name, the files of its folder)
+    for entry in wanted:
+        subfolder, _, stem = str(entry).strip("/").rpartition("/")
+        if subfolder not in folders:
+            folders[subfolder] = dataset_files(folder / subfolder if subfolder else folder)
+        chosen.append((resolve_dataset(stem, folders[subfolder]), folders[subfolder]))
+    names = [name for name, _ in chosen]
     if len(set(names)) != len(names):
         raise StageError(f"params.yaml: data.datasets names a dataset twice: {wanted}")
     extra = dict(config.get("protocol") or {})
     cache: dict = {}
     with publish_dir(PREPARED_DIR) as staging:
-        for index, name in enumerate(names, 1):
+        for index, (name, files) in enumerate(chosen, 1):
             X, y = _load(name, files[name], cache)
             sources, skipped = {}, {}
             for other, path in files.items():

@@ -2,10 +2,15 @@
 
 Writes ``reports/``:
 - ``q1_scores.png``: Q1 AUROC per score (mean over datasets, a dot per dataset)
+- ``q1_ranks.png``: the Q1 comparison: each estimator's average rank over datasets and a
+  heatmap of Q1 AUROC per dataset × estimator (``results/q1_table.parquet``)
 - ``score_distributions.png``: each score's distribution by kind of auxiliary anomaly
 - ``q2_curves.png``: test AUROC vs q, per generator and detector, a line per score
 - ``generators.png``: per generator, the EAP distribution and the downstream AUROC
-- ``summary.md``: the tables behind the figures, and how many models the lineage holds
+- ``summary.md``: the tables behind the figures (the Q1 comparison of
+  ``results/q1_table.md`` included), and how many models the lineage holds. Wall-clock
+  times are not in the report (it is a DVC output and stays byte-reproducible); they are
+  in ``results/timings/q1_table.md``.
 
 Params: ``report`` (``score``: the score shown per generator, ``eap`` by default).
 """
@@ -40,6 +45,8 @@ def main() -> None:
     config = load_params().get("report") or {}
     q1 = pd.read_parquet(RESULTS_DIR / "q1.parquet")
     q2 = pd.read_parquet(RESULTS_DIR / "q2.parquet")
+    comparison = pd.read_parquet(RESULTS_DIR / "q1_table.parquet")
+    comparison_md = (RESULTS_DIR / "q1_table.md").read_text(encoding="utf-8")
     lineage = pd.read_parquet(RESULTS_DIR / "lineage.parquet")
     datasets = dataset_dirs(SCORES_DIR, "score")
     all_scores = pd.concat([pd.read_parquet(p) for d in datasets for p in sorted((SCORES_DIR / d).glob("*.parquet"))],
@@ -54,6 +61,8 @@ def main() -> None:
         figures = []
         if len(q1):
             figures.append(("Q1 per score", plots.q1_bar_chart(q1, staging / "q1_scores.png")))
+        if len(comparison) and len(comparison.columns) > 1:
+            figures.append(("Q1 comparison: average ranks", plots.q1_ranks(comparison, staging / "q1_ranks.png")))
         if len(bench):
             figures.append(("Scores by kind", plots.score_distributions(bench, score_names,
                                                                           staging / "score_distributions.png")))
@@ -76,6 +85,12 @@ def main() -> None:
             lines += [_markdown_table(wide.reset_index()), ""]
         else:
             lines += ["(no benchmark_mixture set: Q1 not measured)", ""]
+        # the Q1 comparison of results/q1_table.md, its headings one level down
+        body = comparison_md.split("\n", 1)[1] if comparison_md.startswith("# ") else comparison_md
+        lines += ["## Q1 comparison: every estimator, average ranks", "",
+                  "From `results/q1_table.md`; the same table with the mean seconds per estimator is "
+                  "`results/timings/q1_table.md` (wall clock, not versioned by DVC).", "",
+                  body.replace("\n## ", "\n### ").strip(), ""]
         lines += ["## Q2: what do the auxiliary anomalies do to a detector?", "",
                   "Test AUROC of detectors trained with the top q % of each auxiliary set as ranked by each score: "
                   "mean over q > 0 (area under the curve), the best q, and the AUROC without auxiliary anomalies "

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auxqual.metrics import q1_auroc, q1_table, q2_summary, q2_table, top_q_indices
+from auxqual.metrics import (AVERAGE_RANK, MEAN_SECONDS, q1_auroc, q1_comparison, q1_ranks, q1_table, q1_wide,
+                             q2_summary, q2_table, top_q_indices)
 
 
 # --------------------------------------------------------------------------- top_q_indices
@@ -89,6 +90,62 @@ def test_q1_table_per_dataset_and_score():
     assert table["n_realistic"].tolist() == [2, 2, 2, 2]
     with pytest.raises(ValueError, match="missing column"):
         q1_table(frame, ["nope"])
+
+
+# --------------------------------------------------------------------------- Q1 comparison
+def _long(wide: dict[str, dict[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"dataset": d, "score": s, "auroc": v} for d, row in wide.items() for s, v in row.items()])
+
+
+def test_q1_ranks_give_tied_scores_the_mean_of_their_ranks():
+    wide = q1_wide(_long({"a": {"eap": 0.9, "rarity": 0.7, "random": 0.7, "loo": 0.2},
+                          "b": {"eap": 0.5, "rarity": 0.5, "random": 0.5, "loo": 0.6}}))
+    ranks = q1_ranks(wide)
+    assert ranks.loc["a"].tolist() == [1.0, 2.5, 2.5, 4.0]
+    assert ranks.loc["b"].tolist() == [3.0, 3.0, 3.0, 1.0]      # a three-way tie shares ranks 2, 3, 4
+    # every row of ranks sums to 1 + 2 + … + k, ties or not
+    assert (ranks.sum(axis=1) == 10).all()
+
+
+def test_q1_comparison_table_shape_average_rank_and_seconds():
+    q1 = _long({"b": {"eap": 0.9, "rarity": 0.6, "random": 0.5},
+                "a": {"eap": 0.8, "rarity": 0.8, "random": 0.4},
+                "c": {"eap": 0.3, "rarity": 0.7, "random": 0.5}})
+    table = q1_comparison(q1, ["eap", "rarity", "random"])
+    assert list(table.columns) == ["dataset", "eap", "rarity", "random"]
+    assert table["dataset"].tolist() == ["a", "b", "c", AVERAGE_RANK]      # datasets sorted, then the rank row
+    assert table.iloc[0, 1:].tolist() == [0.8, 0.8, 0.4]
+    ranks = table.set_index("dataset").loc[AVERAGE_RANK]
+    # a: 1.5 1.5 3; b: 1 2 3; c: 3 1 2
+    assert ranks.tolist() == pytest.approx([(1.5 + 1 + 3) / 3, (1.5 + 2 + 1) / 3, (3 + 3 + 2) / 3])
+    assert ranks.sum() == pytest.approx(6.0)                              # 1 + 2 + 3 on average too
+
+    seconds = pd.DataFrame({"dataset": ["a", "b", "c", "a", "b", "c", "zzz"],
+                            "score": ["eap"] * 3 + ["rarity"] * 3 + ["eap"],
+                            "seconds": [1.0, 2.0, 6.0, 0.5, 0.5, 0.5, 100.0]})
+    timed = q1_comparison(q1, ["eap", "rarity", "random"], seconds=seconds)
+    assert timed["dataset"].tolist() == ["a", "b", "c", AVERAGE_RANK, MEAN_SECONDS]
+    row = timed.set_index("dataset").loc[MEAN_SECONDS]
+    assert row["eap"] == pytest.approx(3.0) and row["rarity"] == pytest.approx(0.5)   # 'zzz' is not a dataset
+    assert np.isnan(row["random"])                                                    # no time: NaN, not 0
+    # the seconds row changes nothing above it
+    pd.testing.assert_frame_equal(timed.iloc[:4].reset_index(drop=True), table)
+
+
+def test_q1_comparison_orders_columns_and_refuses_incomplete_tables():
+    q1 = _long({"a": {"eap": 0.9, "rarity": 0.6}, "b": {"eap": 0.4, "rarity": 0.6}})
+    assert list(q1_comparison(q1, ["rarity", "eap"]).columns) == ["dataset", "rarity", "eap"]
+    assert list(q1_comparison(q1).columns) == ["dataset", "eap", "rarity"]
+    with pytest.raises(ValueError, match=r"cell\(s\) without a Q1 AUROC, e.g. \[\('b', 'rarity'\)\]"):
+        q1_comparison(q1.iloc[:3])
+    with pytest.raises(ValueError, match=r"no Q1 AUROC for score\(s\) \['loo'\]"):
+        q1_comparison(q1, ["eap", "loo"])
+    with pytest.raises(ValueError, match="share a"):
+        q1_comparison(pd.concat([q1, q1.iloc[:1]]))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['auroc'\]"):
+        q1_comparison(q1.drop(columns="auroc"))
+    with pytest.raises(ValueError, match=r"seconds table: missing column\(s\) \['seconds'\]"):
+        q1_comparison(q1, seconds=q1[["dataset", "score"]])
 
 
 # --------------------------------------------------------------------------- Q2

@@ -242,6 +242,24 @@ def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
     assert set(metrics["q1_auroc"]) == {"eap", "rarity"} and set(metrics["q2_mean_auroc"]) == {"eap", "rarity"}
     q2_plot = pd.read_csv(repo / "plots/q2.csv")
     assert list(q2_plot.columns) == ["q", "eap", "rarity"] and q2_plot["q"].tolist() == [0, 50]
+    # the Q1 comparison: a row per dataset, then the average rank; budgets recorded by score
+    table = pd.read_parquet(repo / "results/q1_table.parquet")
+    assert list(table.columns) == ["dataset", "eap", "rarity"]
+    assert table["dataset"].tolist() == ["digits", "average rank"]
+    assert sorted(table.iloc[1, 1:].tolist()) == [1.0, 2.0]          # one dataset: ranks 1 and 2
+    assert set(metrics["q1_average_rank"]) == {"eap", "rarity"}
+    budgets = json.loads((repo / "data/scores/digits/budgets.json").read_text())
+    assert budgets["eap"]["generators"]["benchmark_mixture"]["budget"] == {"n_subsets": 4}
+    assert "n_subsets=4" in (repo / "results/q1_table.md").read_text()
+    # wall-clock times: outside DVC's outputs (results/timings), one record per (dataset, score)
+    timings = json.loads((repo / "results/timings/score.json").read_text())
+    assert sorted((c["dataset"], c["score"]) for c in timings["cells"]) == [("digits", "eap"), ("digits", "rarity")]
+    assert all(c["fit_seconds"] >= 0 and set(c["score_seconds"]) == {"benchmark_mixture", "uniform"}
+               for c in timings["cells"])
+    timed = pd.read_parquet(repo / "results/timings/q1_table.parquet")
+    assert timed["dataset"].tolist() == ["digits", "average rank", "mean seconds"]
+    assert (timed.iloc[2, 1:] >= 0).all()
+    assert "results/timings" not in (repo / "dvc.lock").read_text()
 
     # lineage: one row per model; hashes match the files on disk
     from auxqual.lineage import sha256_file
@@ -255,10 +273,11 @@ def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
     assert (row["score"], row["q"], row["n_rows"]) == ("eap", 50.0, 126)
 
     # report
-    for name in ("q1_scores.png", "score_distributions.png", "q2_curves.png", "generators.png"):
+    for name in ("q1_scores.png", "q1_ranks.png", "score_distributions.png", "q2_curves.png", "generators.png"):
         assert (repo / "reports" / name).stat().st_size > 5_000
     summary = (repo / "reports/summary.md").read_text()
     assert "## Q1" in summary and "## Q2" in summary and "eap" in summary
+    assert "## Q1 comparison" in summary and "| **average rank** |" in summary
 
     assert leftovers(repo) == []
 
@@ -401,3 +420,30 @@ def test_bad_input_fails_prepare_clearly_and_writes_nothing(bad_repo, dataset, e
     assert "Traceback" not in output  # a user error, not a crash
     assert not (bad_repo / "data/prepared").exists()
     assert leftovers(bad_repo) == []
+
+
+@pytest.mark.slow
+def test_prepare_reads_datasets_from_subfolders_with_their_own_sources(bad_repo):
+    """``data.datasets`` entries ``<subfolder>/<name>``: one run over two folders, each
+    dataset's unrealistic sources drawn from its own folder only."""
+    from auxqual.datasets import embedded_datasets, save_npz
+
+    data = embedded_datasets()
+    layout = {"nested/one": ("digits", "iris", "wine"), "nested/two": ("digits", "diabetes", "linnerud")}
+    for folder, names in layout.items():
+        (bad_repo / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            save_npz(bad_repo / folder / f"{name}.npz", *data[name])
+    params = json.loads(json.dumps(TINY_PARAMS))
+    params["data"].update({"path": "nested", "datasets": ["one/digits"]})
+    write_params(bad_repo, params)
+    dvc(bad_repo, "repro", "prepare")
+    meta = json.loads((bad_repo / "data/prepared/digits/meta.json").read_text())
+    assert meta["sources"] == ["iris", "wine"] and meta["file"].endswith("one/digits.npz")
+    aux = pd.read_parquet(bad_repo / "data/prepared/digits/aux.parquet")
+    assert set(aux.loc[aux["kind"] == "unrealistic", "source_dataset"]) <= {"iris", "wine"}
+    # the same name in two folders is refused, naming it
+    params["data"]["datasets"] = ["one/digits", "two/digits"]
+    write_params(bad_repo, params)
+    done = dvc(bad_repo, "repro", "prepare", check=False)
+    assert done.returncode != 0 and "names a dataset twice" in done.stdout + done.stderr

@@ -33,10 +33,13 @@ def tables():
 
 
 def _draw_all(tables, folder):
+    from auxqual.metrics import q1_comparison
+
     q1, scores, q2 = tables
     bench = scores[scores["generator"] == "benchmark_mixture"]
     return [
         plots.q1_bar_chart(q1, folder / "q1.png"),
+        plots.q1_ranks(q1_comparison(q1), folder / "ranks.png"),
         plots.score_distributions(bench, ["eap", "rarity", "density"], folder / "dist.png"),
         plots.q2_curves(q2, folder / "q2.png"),
         plots.generator_summary(scores, q2, folder / "gen.png", score="eap"),
@@ -80,7 +83,26 @@ def test_missing_columns_and_empty_tables_are_named(tables, tmp_path):
         plots.q2_curves(q2.iloc[:0], tmp_path / "x.png")
     with pytest.raises(ValueError, match="scores: missing"):
         plots.score_distributions(scores, ["nope"], tmp_path / "x.png")
+    from auxqual.metrics import q1_comparison
+
+    table = q1_comparison(q1)
+    with pytest.raises(ValueError, match="no 'average rank' row"):
+        plots.q1_ranks(table[table["dataset"] != "average rank"], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="q1 table: no rows"):
+        plots.q1_ranks(table.iloc[:0], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_q1_ranks_grows_with_estimators_and_ignores_the_seconds_row(tables, tmp_path):
+    from auxqual.metrics import q1_comparison
+
+    q1, _, _ = tables
+    seconds = pd.DataFrame({"dataset": q1["dataset"], "score": q1["score"], "seconds": 1.0})
+    few = plots.q1_ranks(q1_comparison(q1[q1["score"] != "density"]), tmp_path / "few.png")
+    timed = plots.q1_ranks(q1_comparison(q1, seconds=seconds), tmp_path / "timed.png")
+    plain = plots.q1_ranks(q1_comparison(q1), tmp_path / "plain.png")
+    assert imread(plain).shape[1] >= imread(few).shape[1]
+    assert timed.read_bytes() == plain.read_bytes()
 
 
 def test_plots_module_needs_no_pyplot_and_no_dvc():

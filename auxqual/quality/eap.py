@@ -23,13 +23,15 @@ fit serves many auxiliary sets.
 
 from __future__ import annotations
 
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
+from joblib.externals.loky import get_reusable_executor
 from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
@@ -119,6 +121,17 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, mask: np.ndarray, settings: _Subse
         k = k_star(ranks, n_t, settings.k0, settings.confidence)
         cover = BallCover.fit(normals, k, block_elements=settings.block_elements, blocks=distances)
         return _SubsetModel(detector, cover, k, n_t)
+
+
+def _processes_allowed() -> bool:
+    """False where joblib's process pools are turned off (nested inside a worker)."""
+    return os.environ.get("JOBLIB_MULTIPROCESSING", "1") != "0"
+
+
+def _tick(bar: tqdm, item):
+    """Advance the progress bar by one and pass ``item`` through."""
+    bar.update()
+    return item
 
 
 def draw_subset_masks(n: int, n_anomalies: int, n_subsets: int, k0: int,
@@ -237,25 +250,35 @@ class EAP:
         return masks.astype(bool)
 
     def _fit_subsets(self, X: np.ndarray, y: np.ndarray, settings: "_SubsetSettings") -> list[_SubsetModel]:
-        """Fit every subset, in order. On CPU with ``n_jobs > 1`` the subsets run in
-        worker processes: the isolation forest's fit is bound by Python overhead
-        (the GIL), so threads would not use the second core."""
+        """Fit every subset, in order.
+
+        On CPU with ``n_jobs > 1`` the subsets are shared between this process and
+        ``n_jobs − 1`` worker processes: the isolation forest's fit is bound by
+        Python overhead (the GIL), so threads would not use the other cores. This
+        process works from the end of the list while the workers start up and take
+        subsets from the front, so their start-up time is not lost. On a GPU, or
+        where joblib's process pools are turned off (``JOBLIB_MULTIPROCESSING=0``, as
+        inside the pipeline's own worker processes), threads share the subsets.
+        """
         masks = self.subset_masks_
+        fit = partial(_fit_subset, X, y, settings=settings, torch_threads_in_worker=1)
         bar = tqdm(total=len(masks), desc="EAP fit", unit="subset", disable=not self.progress)
         try:
             if self.n_jobs is None or self.n_jobs <= 1 or len(masks) <= 1:
-                results = []
-                for mask in masks:
-                    results.append(_fit_subset(X, y, mask, settings))
-                    bar.update()
-                return results
-            backend = "loky" if self.device_.type == "cpu" else "threading"
-            jobs = Parallel(n_jobs=self.n_jobs, backend=backend, return_as="generator")(
-                delayed(_fit_subset)(X, y, mask, settings, torch_threads_in_worker=1) for mask in masks)
-            results = []
-            for model in jobs:
-                results.append(model)
-                bar.update()
+                return [_tick(bar, fit(mask)) for mask in masks]
+            if self.device_.type != "cpu" or not _processes_allowed():  # one GPU, or inside a worker
+                with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+                    return [_tick(bar, model) for model in pool.map(fit, masks)]
+            executor = get_reusable_executor(max_workers=self.n_jobs - 1)
+            futures = [executor.submit(fit, mask) for mask in masks]
+            results: list[_SubsetModel | None] = [None] * len(masks)
+            for index in reversed(range(len(masks))):
+                if not futures[index].cancel():
+                    break  # the workers hold this one and every one before it
+                results[index] = _tick(bar, fit(masks[index]))
+            for index, future in enumerate(futures):
+                if results[index] is None:
+                    results[index] = _tick(bar, future.result())
             return results
         finally:
             bar.close()
