@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-DEFAULT_BLOCK_ELEMENTS = 2**24  # 16 M float64 = 128 MiB per block
+CPU_BLOCK_ELEMENTS = 2**18  # 2 MiB of float64: a block stays in cache while it is worked on
+GPU_BLOCK_ELEMENTS = 2**26  # 512 MiB: large blocks keep a GPU busy
 DEFAULT_CACHE_ELEMENTS = 2**26  # a whole self-distance matrix up to 512 MiB is kept and reused
 
 
@@ -54,7 +55,13 @@ def pairwise_distances(A: torch.Tensor, B: torch.Tensor, *, a_sq: torch.Tensor |
     return pairwise_squared_distances(A, B, a_sq=a_sq, b_sq=b_sq).sqrt_()
 
 
-def block_rows_for(n_columns: int, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> int:
+def default_block_elements(device: torch.device) -> int:
+    """Block size for ``device``: cache-sized on CPU (the per-entry work after the
+    product is memory-bound, so small blocks run several times faster), large on a GPU."""
+    return CPU_BLOCK_ELEMENTS if device.type == "cpu" else GPU_BLOCK_ELEMENTS
+
+
+def block_rows_for(n_columns: int, block_elements: int = CPU_BLOCK_ELEMENTS) -> int:
     """How many rows of an ``n_columns``-wide float64 matrix fit in one block."""
     return max(1, block_elements // max(1, n_columns))
 
@@ -65,12 +72,14 @@ def row_blocks(n_rows: int, rows_per_block: int) -> Iterator[slice]:
         yield slice(start, min(start + rows_per_block, n_rows))
 
 
-def distance_blocks(A: torch.Tensor, B: torch.Tensor, *, block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+def distance_blocks(A: torch.Tensor, B: torch.Tensor, *, block_elements: int | None = None,
                     squared: bool = False) -> Iterator[tuple[slice, torch.Tensor]]:
     """Yield ``(rows, D)`` with ``D = pairwise_distances(A[rows], B)``, block by block.
 
-    ``squared=True`` yields squared distances (no square root).
+    ``squared=True`` yields squared distances (no square root); ``block_elements``
+    defaults to :func:`default_block_elements` of ``A``'s device.
     """
+    block_elements = block_elements or default_block_elements(A.device)
     b_sq = squared_norms(B)
     a_sq = squared_norms(A)
     compute = pairwise_squared_distances if squared else pairwise_distances
@@ -83,25 +92,29 @@ class SelfDistances:
 
     EAP walks the normals' distance matrix several times (covering ranks, radii,
     the normals' own rarity); when the whole matrix has at most ``cache_elements``
-    entries it is computed once and reused, otherwise it is recomputed block by
-    block (``block_elements`` entries each). Consumers must not modify the blocks.
+    entries it is computed once (block by block, so each entry is the same as in
+    a recomputed block) and reused; otherwise it is recomputed block by block
+    (``block_elements`` entries each). Consumers must not modify the blocks.
     """
 
-    def __init__(self, X: torch.Tensor, block_elements: int = DEFAULT_BLOCK_ELEMENTS,
-                 cache_elements: int | None = None) -> None:
+    def __init__(self, X: torch.Tensor, block_elements: int | None = None,
+                 cache_elements: int = DEFAULT_CACHE_ELEMENTS) -> None:
         self.X = X
-        self.block_elements = block_elements
-        self.cache_elements = block_elements if cache_elements is None else cache_elements
+        self.block_elements = block_elements or default_block_elements(X.device)
+        self.cache_elements = cache_elements
         self._full: torch.Tensor | None = None
 
     @property
-    def fits_in_one_block(self) -> bool:
+    def kept_whole(self) -> bool:
         return self.X.shape[0] ** 2 <= self.cache_elements
 
     def full(self) -> torch.Tensor | None:
         """The whole matrix when it fits in one block (computed once), else None."""
-        if self.fits_in_one_block and self._full is None:
-            self._full = pairwise_distances(self.X, self.X)
+        if self.kept_whole and self._full is None:
+            n = self.X.shape[0]
+            self._full = torch.empty((n, n), dtype=torch.float64, device=self.X.device)
+            for rows, D in distance_blocks(self.X, self.X, block_elements=self.block_elements):
+                self._full[rows] = D
         return self._full
 
     def __iter__(self) -> Iterator[tuple[slice, torch.Tensor]]:

@@ -51,7 +51,7 @@ def synthetic_case(n: int, m: int, n_aux: int, d: int, seed: int = 0):
     return X, y, aux
 
 
-def run_one(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jobs: int) -> dict:
+def run_one(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jobs: int, device: str | None) -> dict:
     """Fit and score once; return the timings (runs inside the measured child process)."""
     import torch
 
@@ -59,16 +59,17 @@ def run_one(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jobs: int) -> 
 
     X, y, aux = synthetic_case(n, m, n_aux, d)
     start = time.perf_counter()
-    model = EAP(n_subsets=n_subsets, n_jobs=n_jobs, progress=sys.stderr.isatty()).fit(X, y)
+    model = EAP(n_subsets=n_subsets, n_jobs=n_jobs, device=device, progress=sys.stderr.isatty()).fit(X, y)
     fitted = time.perf_counter()
     details = model.score_samples(aux, return_details=True)
     done = time.perf_counter()
     device = model.device_
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    gpu_peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"n": n, "m": m, "n_aux": n_aux, "d": d, "T": n_subsets, "n_jobs": n_jobs,
             "fit_s": fitted - start, "score_s": done - fitted, "total_s": done - start,
-            "device": f"{device.type} ({name})", "mean_k_star": float(model.k_star_.mean()),
-            "ties_at_prior": details.n_ties_at_prior}
+            "device": f"{device.type} ({name})", "gpu_peak_gib": gpu_peak,
+            "mean_k_star": float(model.k_star_.mean()), "ties_at_prior": details.n_ties_at_prior}
 
 
 def measure_in_child(args: list[str]) -> dict:
@@ -109,6 +110,14 @@ def growth_exponent(rows: list[dict]) -> float | None:
     return float(np.polyfit(np.log([r["n"] for r in rows]), np.log([r["total_s"] for r in rows]), 1)[0])
 
 
+def _memory(row: dict) -> str:
+    """Peak resident memory, and the GPU's peak allocation where there was one."""
+    text = f"{row['peak_rss_gib']:.2f}"
+    if row.get("gpu_peak_gib") is not None:
+        text += f" (GPU {row['gpu_peak_gib']:.2f})"
+    return text
+
+
 def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | None, machine: str,
                 subsets: int = 100) -> str:
     lines = [f"Machine: {machine}.", ""]
@@ -117,15 +126,26 @@ def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | N
                   "|---|---|---|---|---|---|",
                   f"| n = {reference['n']}, m = {reference['m']}, {reference['n_aux']} aux, d = {reference['d']}, "
                   f"T = {reference['T']} | {reference['fit_s']:.1f} | {reference['score_s']:.1f} | "
-                  f"{reference['total_s']:.1f} | {reference['peak_rss_gib']:.2f} | {reference['device']} |", ""]
+                  f"{reference['total_s']:.1f} | {_memory(reference)} | {reference['device']} |", ""]
     if scaling:
-        lines += ["| n normals | aux rows | T | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| n normals | aux rows | T | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* | device |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['n']} | {r['n_aux']} | {r['T']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | {r['total_s']:.1f} | "
-                  f"{r['peak_rss_gib']:.2f} | {r['mean_k_star']:.0f} |" for r in scaling]
+                  f"{_memory(r)} | {r['mean_k_star']:.0f} | {r['device']} |" for r in scaling]
         if exponent is not None:
             lines += ["", f"Fitted growth: time ∝ n^{exponent:.2f} (d = 16, m = 20, T = {subsets})."]
     return "\n".join(lines) + "\n"
+
+
+def save(stem: str, machine: str, reference: dict | None, scaling: list[dict], subsets: int) -> str:
+    """Write ``<stem>.json`` and ``<stem>.md`` to the results folder; return the markdown."""
+    exponent = growth_exponent(scaling)
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"machine": machine, "reference_size": reference, "scaling": scaling, "growth_exponent": exponent}
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    markdown = to_markdown(reference, scaling, exponent, machine, subsets)
+    (RESULTS / f"{stem}.md").write_text(markdown)
+    return markdown
 
 
 def main() -> None:
@@ -133,31 +153,28 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000, 20000, 50000])
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--subsets", type=int, default=100)
     parser.add_argument("--tag", default="", help="write eap_speed_<tag>.{json,md} and leave the README alone")
     parser.add_argument("--one", nargs=5, type=int, metavar=("N", "M", "AUX", "D", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, n_jobs=args.n_jobs)))
+        print(json.dumps(run_one(*args.one, n_jobs=args.n_jobs, device=args.device)))
         return
     machine = f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}"
-    common = ["--n-jobs", str(args.n_jobs)]
+    common = ["--n-jobs", str(args.n_jobs)] + (["--device", args.device] if args.device else [])
+    stem = f"eap_speed_{args.tag}" if args.tag else "eap_speed"
     reference = None
     if not args.skip_reference:
         reference = measure_in_child(["1000", "20", "750", "64", str(args.subsets)] + common)
         print(f"reference size: {reference['total_s']:.1f} s", file=sys.stderr)
+        markdown = save(stem, machine, reference, [], args.subsets)
     scaling = []
     for n in args.sizes:
         row = measure_in_child([str(n), "20", str(n // 10), "16", str(args.subsets)] + common)
         print(f"n = {n}: {row['total_s']:.1f} s, {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
         scaling.append(row)
-    exponent = growth_exponent(scaling)
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"machine": machine, "reference_size": reference, "scaling": scaling, "growth_exponent": exponent}
-    stem = f"eap_speed_{args.tag}" if args.tag else "eap_speed"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    markdown = to_markdown(reference, scaling, exponent, machine, args.subsets)
-    (RESULTS / f"{stem}.md").write_text(markdown)
+        markdown = save(stem, machine, reference, scaling, args.subsets)  # after each size: a long run keeps what it measured
     if not args.tag:
         from _readme import update_readme_section
 

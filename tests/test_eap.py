@@ -145,7 +145,7 @@ def test_covering_ranks_equal_a_full_sort_near_and_far_and_blocked(seed, block):
     sorted_rows = np.sort(D, axis=1)
     expected = np.array([min(np.searchsorted(sorted_rows[i], DA[i, j], side="right") for i in range(len(U)))
                          for j in range(len(A))])
-    got = covering_ranks(as_tensor(U, CPU), as_tensor(A, CPU), block_elements=block, probes=3)
+    got = covering_ranks(as_tensor(U, CPU), as_tensor(A, CPU), block_elements=block)
     np.testing.assert_array_equal(got, expected)
 
 

@@ -54,13 +54,14 @@ class SSDO:
         in the data given to ``fit``.
     device : str, optional
         torch device for the distance work; default ``cuda`` when present.
-    block_elements : int
-        Largest distance block held in memory (entries).
+    block_elements : int, optional
+        Largest distance block held in memory (entries); default 2**18 on CPU
+        (cache-sized), 2**26 on a GPU.
     """
 
     def __init__(self, k: int = 5, alpha: float = 2.3, prior: object | None = None, squash: bool = True,
                  contamination: float | None = None, device: str | None = None,
-                 block_elements: int = 2**24) -> None:
+                 block_elements: int | None = None) -> None:
         self.k = k
         self.alpha = alpha
         self.prior = prior

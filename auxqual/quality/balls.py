@@ -8,8 +8,10 @@ the smallest radius among the balls that contain it (0 when none does); its
 inverse ``ρ`` turns into a density ``ρ(a) / (ρ(a) + Σ_i ρ(u_i))``.
 
 All distances use the reference's norm expansion in float64
-(:mod:`auxqual.distances`) and are processed in row blocks, so memory stays at
-``block × n`` however many normals there are.
+(:mod:`auxqual.distances`) and are processed in row blocks (a small matrix is
+kept whole, see :class:`~auxqual.distances.SelfDistances`), so memory stays
+bounded however many normals there are. The row statistics behind the
+covering ranks, radii and rarity are in :mod:`auxqual.row_stats`.
 """
 
 from __future__ import annotations
@@ -20,83 +22,30 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
-from auxqual.distances import (SelfDistances, block_rows_for, pairwise_distances, row_blocks,
-                               squared_norms)
+from auxqual.distances import (SelfDistances, block_rows_for, default_block_elements, pairwise_distances,
+                               row_blocks, squared_norms)
+from auxqual.row_stats import count_at_most, kth_smallest, smallest_containing_radius
 
 DEFAULT_CONFIDENCE = 0.95
-DIRECT_COUNT_LIMIT = 4  # below this many anomalies in a group, count them directly
 
 
-def kth_smallest(D: torch.Tensor, k: int) -> torch.Tensor:
-    """``sort(D, dim=1)[:, k]`` without sorting: a partial ``topk`` from the nearer end.
-
-    ``torch.topk`` is several times faster than ``torch.kthvalue`` on CPU.
-    """
-    n = D.shape[1]
-    if k + 1 <= n // 2:
-        return torch.topk(D, k + 1, dim=1, largest=False, sorted=False).values.max(dim=1).values
-    return torch.topk(D, n - k, dim=1, largest=True, sorted=False).values.min(dim=1).values
-
-
-def covering_ranks(U: torch.Tensor, A: torch.Tensor, *, block_elements: int = 2**24,
-                   probes: int = 8, blocks: SelfDistances | None = None) -> np.ndarray:
+def covering_ranks(U: torch.Tensor, A: torch.Tensor, *, block_elements: int | None = None,
+                   blocks: SelfDistances | None = None) -> np.ndarray:
     """For each row ``a_j`` of ``A``: the smallest k at which some normal's k-ball contains it.
 
     Ball ``i`` contains ``a_j`` at size k iff ``sorted_i[k] > d_ij``, i.e. iff
     ``k ≥ cnt_i(d_ij)``, the number of entries of row i that are ``≤ d_ij``. So the
-    answer is ``min_i cnt_i(d_ij)`` (``len(U)`` means "never"), with no loop over k.
-
-    Exact, without sorting every row: the counts of the ``probes`` normals nearest
-    to each anomaly give an upper bound ``K_j``. Row i can only beat it if fewer
-    than ``K_j`` of its entries are ``≤ d_ij``, i.e. if its ``K``-th smallest entry
-    exceeds ``d_ij`` for ``K ≥ K_j``: one selection per row and per group of
-    anomalies with similar bounds finds those candidate rows, and only they are
-    counted exactly.
+    answer is ``min_i cnt_i(d_ij)`` (``len(U)`` means "never"): one counting pass
+    over the normals' distances, with no loop over k and no sorting.
     """
     n, m = U.shape[0], A.shape[0]
     if m == 0:
         return np.zeros(0, dtype=np.int64)
     to_anomalies = pairwise_distances(U, A)  # n × m: m is a handful of labelled anomalies
-    ranks = _probe_bounds(U, to_anomalies, probes)
-    groups = _groups_by_bound(ranks, n)
+    ranks = torch.full((m,), n, dtype=torch.int64, device=U.device)
     for rows, D in (blocks if blocks is not None else SelfDistances(U, block_elements)):
-        d = to_anomalies[rows]
-        for members, bound in groups:
-            if len(members) < DIRECT_COUNT_LIMIT:  # a selection costs about as much as a few counts
-                for j in members:
-                    ranks[j] = torch.minimum(ranks[j], (D <= d[:, j:j + 1]).sum(dim=1).min())
-                continue
-            kth = kth_smallest(D, bound - 1)
-            for j in members:
-                candidates = torch.nonzero(kth > d[:, j]).flatten()
-                if candidates.numel():
-                    counts = (D[candidates] <= d[candidates, j:j + 1]).sum(dim=1)
-                    ranks[j] = torch.minimum(ranks[j], counts.min())
+        ranks = torch.minimum(ranks, count_at_most(D, to_anomalies[rows]).to(U.device).amin(dim=0))
     return ranks.cpu().numpy()
-
-
-def _groups_by_bound(bounds: torch.Tensor, n: int) -> list[tuple[list[int], int]]:
-    """Anomalies grouped by their upper bound (≤ n/16, ≤ n/4, larger), with each group's max."""
-    edges = [max(n // 16, 1), max(n // 4, 1), n]
-    groups, lower = [], 0
-    for upper in edges:
-        members = [j for j, b in enumerate(bounds.tolist()) if lower < b <= upper or (lower == 0 and b == 0)]
-        if members:
-            groups.append((members, max(1, min(n, int(max(bounds[members]).item())))))
-        lower = upper
-    return groups
-
-
-def _probe_bounds(U: torch.Tensor, to_anomalies: torch.Tensor, probes: int) -> torch.Tensor:
-    """Exact counts ``cnt_i(d_ij)`` for the ``probes`` normals nearest each anomaly; their minimum."""
-    n, m = to_anomalies.shape
-    nearest = torch.topk(to_anomalies, min(probes, n), dim=0, largest=False).indices  # probes × m
-    rows = torch.unique(nearest)
-    sorted_rows = torch.sort(pairwise_distances(U[rows], U), dim=1).values  # few rows: cheap
-    position = torch.searchsorted(rows, nearest)  # where each probe sits among `rows`
-    d = to_anomalies[nearest, torch.arange(m, device=U.device).expand_as(nearest)]
-    counts = torch.searchsorted(sorted_rows[position.flatten()], d.flatten().unsqueeze(1), right=True)
-    return counts.view_as(nearest).min(dim=0).values
 
 
 def k_star(ranks: np.ndarray, n_normals: int, k0: int, confidence: float = DEFAULT_CONFIDENCE) -> int:
@@ -118,7 +67,7 @@ def k_star(ranks: np.ndarray, n_normals: int, k0: int, confidence: float = DEFAU
 
 
 def rarity(Q: torch.Tensor, U: torch.Tensor, radii: torch.Tensor, *,
-           block_elements: int = 2**24) -> torch.Tensor:
+           block_elements: int | None = None) -> torch.Tensor:
     """Smallest radius among the balls that strictly contain each query; 0 outside all.
 
     Distances are computed centre-major (rows = ball centres, columns = queries),
@@ -127,22 +76,11 @@ def rarity(Q: torch.Tensor, U: torch.Tensor, radii: torch.Tensor, *,
     """
     out = torch.empty(Q.shape[0], dtype=torch.float64, device=Q.device)
     u_sq, q_sq = squared_norms(U), squared_norms(Q)
+    block_elements = block_elements or default_block_elements(Q.device)
     for cols in row_blocks(Q.shape[0], block_rows_for(U.shape[0], block_elements)):
-        out[cols] = _smallest_containing_radius(pairwise_distances(U, Q[cols], a_sq=u_sq, b_sq=q_sq[cols]), radii)
+        D = pairwise_distances(U, Q[cols], a_sq=u_sq, b_sq=q_sq[cols])
+        out[cols] = smallest_containing_radius(D, radii).to(Q.device)
     return out
-
-
-def _smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor, outside: float = 0.0) -> torch.Tensor:
-    """Per column of ``D`` (centres × queries): min radius over balls with ``d < r``.
-
-    ``outside`` is returned for columns that no ball contains.
-    """
-    column_radii = radii.unsqueeze(1)
-    inf = torch.tensor(float("inf"), dtype=torch.float64, device=D.device)
-    smallest = torch.where((column_radii - D) > 0, column_radii, inf).min(dim=0).values
-    if outside == float("inf"):
-        return smallest
-    return torch.where(torch.isinf(smallest), torch.full_like(smallest, outside), smallest)
 
 
 def inverse_rarity(rarity_values: np.ndarray) -> np.ndarray:
@@ -163,10 +101,10 @@ class BallCover:
     k: int
     radii: torch.Tensor
     rho_sum: float
-    block_elements: int = 2**24
+    block_elements: int | None = None
 
     @classmethod
-    def fit(cls, normals: torch.Tensor, k: int, *, block_elements: int = 2**24,
+    def fit(cls, normals: torch.Tensor, k: int, *, block_elements: int | None = None,
             blocks: SelfDistances | None = None) -> "BallCover":
         """Radii and Σρ of ``normals`` at size ``k`` (``blocks``: their distances, to reuse).
 
@@ -180,8 +118,8 @@ class BallCover:
         radii = torch.empty(normals.shape[0], dtype=torch.float64, device=normals.device)
         own = torch.full_like(radii, float("inf"))
         for rows, D in blocks:
-            radii[rows] = kth_smallest(D, k)
-            own = torch.minimum(own, _smallest_containing_radius(D, radii[rows], outside=float("inf")))
+            radii[rows] = kth_smallest(D, k).to(normals.device)
+            own = torch.minimum(own, smallest_containing_radius(D, radii[rows], outside=float("inf")).to(own.device))
         own = torch.where(torch.isinf(own), torch.zeros_like(own), own)
         return cls(normals, k, radii, float(np.sum(inverse_rarity(own.cpu().numpy()))), block_elements)
 

@@ -83,7 +83,7 @@ class _SubsetSettings:
     confidence: float
     contamination: float
     device: str
-    block_elements: int
+    block_elements: int | None
 
 
 @dataclass
@@ -172,15 +172,16 @@ class EAP:
         Subsets fitted and scored concurrently (threads; subsets are independent).
     progress : bool
         Show a progress bar over the subsets.
-    block_elements : int
-        Largest distance block held in memory, in matrix entries.
+    block_elements : int, optional
+        Largest distance block held in memory, in matrix entries; default 2**18 on
+        CPU (cache-sized), 2**26 on a GPU.
     """
 
     def __init__(self, n_subsets: int = 100, k0: int = 5, random_state: int | None = 331,
                  subset_masks: np.ndarray | None = None, device: str | None = None, *,
                  alpha: float = 2.3, ssdo_k: int = 5, prior_random_state: int | None = 1,
                  confidence: float = DEFAULT_CONFIDENCE, n_jobs: int = 2, progress: bool = False,
-                 block_elements: int = 2**24) -> None:
+                 block_elements: int | None = None) -> None:
         self.n_subsets = n_subsets
         self.k0 = k0
         self.random_state = random_state
