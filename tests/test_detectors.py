@@ -70,6 +70,17 @@ def test_save_load_same_scores(name, data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(data["X_test"]), detector.predict_proba(data["X_test"]))
 
 
+def test_saved_models_are_compressed_and_byte_identical_for_identical_models(data, tmp_path):
+    import pickle
+
+    X = np.round(data["X"] * 2)  # small integer values, as in the default (digits) data
+    detector = make_detector("ssdo").fit(X, data["y"])
+    first = save_detector(detector, tmp_path / "a" / "q10")
+    second = save_detector(make_detector("ssdo").fit(X, data["y"]), tmp_path / "b" / "q10")
+    assert first.read_bytes() == second.read_bytes()
+    assert first.stat().st_size < len(pickle.dumps(detector)) / 2  # the kept training rows compress well
+
+
 # ------------------------------------------------------------------ edge cases of y
 @pytest.mark.parametrize("name", LEARNERS)
 def test_no_anomalies_falls_back_to_one_class(name, data):
