@@ -57,6 +57,15 @@ def smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor, outside: fl
     return _smallest_containing_radius_torch(D, radii, outside)
 
 
+def compile_cpu_kernels() -> None:
+    """Compile the CPU loops now instead of at their first use (about 8 s once per install;
+    numba caches them on disk, next to this module or in its user cache folder)."""
+    D = torch.zeros((2, 3), dtype=torch.float64)
+    count_at_most(D, torch.zeros((2, 1), dtype=torch.float64))
+    kth_smallest(D, 1)
+    smallest_containing_radius(D, torch.ones(2, dtype=torch.float64))
+
+
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.numpy())
 

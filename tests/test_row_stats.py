@@ -81,3 +81,16 @@ def test_eap_with_the_torch_versions_equals_eap_with_the_compiled_ones(monkeypat
     with_torch = EAP(n_subsets=6, n_jobs=1).fit(case["X_train"], case["y_train"])
     np.testing.assert_array_equal(with_torch.k_star_, compiled.k_star_)
     assert with_torch.score_samples(case["X_aux"]).tobytes() == compiled.score_samples(case["X_aux"]).tobytes()
+
+
+def test_the_cpu_kernels_compile_ahead_of_use():
+    import subprocess
+    import sys
+
+    code = ("from auxqual import row_stats as r\n"
+            "kernels = (r._count_at_most_cpu, r._kth_smallest_cpu, r._smallest_containing_radius_cpu)\n"
+            "assert not any(k.signatures for k in kernels)\n"
+            "r.compile_cpu_kernels()\n"
+            "print(all(k.signatures for k in kernels))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # a fresh process
+    assert result.stdout.strip() == "True"
