@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # EAP on a GPU: the tests (CPU-vs-GPU agreement and the reference fixtures, on the GPU by default)
 # and the speed benchmark with the device named, as run on a lent GPU machine whose Python already
-# has torch, numba and scikit-learn:
+# has torch, numba and scikit-learn (the detector and CLI tests also need pyod, POT and
+# imbalanced-learn: there they were installed from wheels carried along):
 #     AUXQUAL_SHARED=/path/to/shared bash benchmarks/gpu_run.sh OUT_DIR
 # (GPU_TESTS: the test files to run, GPU_SIZES: the benchmark's sizes, GPU_N_JOBS: its threads)
 # Results: OUT_DIR/{eap_gpu_info.txt, eap_gpu_tests.log} and benchmarks/results/eap_speed_gpu.{json,md}

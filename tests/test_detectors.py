@@ -118,12 +118,20 @@ def test_bad_input_errors(name, data):
 
 
 # ------------------------------------------------------------------ torch specifics
-def test_torch_device_fallback_and_cpu_load(data, tmp_path):
+def test_torch_device_fallback_and_load_where_trained_or_on_cpu(data, tmp_path):
+    here = "cuda" if torch.cuda.is_available() else "cpu"
     model = TorchClassifier(epochs=2).fit(data["X"], data["y"])
-    assert model.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    loaded = TorchClassifier.load(model.save(tmp_path / "m.pt"))
-    assert loaded.device_.type == "cpu"
-    assert all(p.device.type == "cpu" for p in loaded.model_.parameters())
+    assert model.device_.type == here
+    path = model.save(tmp_path / "m.pt")
+    assert TorchClassifier.load(path).device_.type == here  # where it was trained: the same scores
+    on_cpu = TorchClassifier.load(path, device="cpu")
+    assert all(p.device.type == "cpu" for p in on_cpu.model_.parameters())
+    np.testing.assert_allclose(on_cpu.decision_function(data["X_test"]), model.decision_function(data["X_test"]),
+                               rtol=0, atol=1e-4)
+    payload = torch.load(path, weights_only=True)
+    payload["fitted"]["trained_on"] = "cuda"  # as if trained on a GPU: opens on this machine's device
+    torch.save(payload, path)
+    assert TorchClassifier.load(path).device_.type == here
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device='cuda'"):
             TorchClassifier(device="cuda").fit(data["X"], data["y"])

@@ -116,7 +116,8 @@ def save_detector(detector: Any, path: str | os.PathLike) -> Path:
 
 
 def load_detector(path: str | os.PathLike) -> Any:
-    """Load a detector written by :func:`save_detector` (``.pt`` onto the CPU)."""
+    """Load a detector written by :func:`save_detector` (``.pt`` onto the device kind
+    it was trained on when present, else the CPU)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: model file not found")

@@ -234,6 +234,7 @@ class TorchClassifier(BaseEstimator):
                 "center": torch.as_tensor(self.center_) if self.one_class_ else None,
                 "n_features_in": int(self.n_features_in_), "one_class": bool(self.one_class_),
                 "train_score_range": self.train_score_range_, "loss_curve": list(self.loss_curve_),
+                "trained_on": self.device_.type,
             },
         }
         path = Path(path)
@@ -244,9 +245,14 @@ class TorchClassifier(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = "cpu") -> TorchClassifier:
-        """Load a model written by :meth:`save` onto ``device`` (CPU by default,
-        wherever it was trained). Uses ``weights_only=True``: no code is unpickled."""
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> TorchClassifier:
+        """Load a model written by :meth:`save` onto ``device``.
+
+        By default onto the kind of device it was trained on when this machine has
+        one (then its scores are the saved model's, bit for bit), else the CPU (equal
+        up to float32 tolerance, about 1e-6). Uses ``weights_only=True``: no code is
+        unpickled.
+        """
         path = Path(path)
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -254,6 +260,9 @@ class TorchClassifier(BaseEstimator):
             raise ValueError(f"{path}: cannot read as a TorchClassifier .pt file ({error})") from error
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"{path}: not a TorchClassifier file (format {FORMAT!r} expected)")
+        if device is None:
+            trained_on = payload["fitted"].get("trained_on", "cpu")
+            device = "cuda" if trained_on == "cuda" and torch.cuda.is_available() else "cpu"
         model = cls(**{**payload["config"], "device": device})
         model._restore(payload)
         return model
