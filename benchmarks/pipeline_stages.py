@@ -142,16 +142,12 @@ def main(argv: list[str] | None = None) -> None:
               "Stage times include DVC's own work for the stage (hashing, caching) and the Python start-up.", "",
               "Params:", "", "```yaml", yaml.safe_dump(summary, sort_keys=False).rstrip(), "```", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _readme import update_readme_section
-
-    update_readme_section("pipeline-stages", "\n".join(lines).split("\nParams:")[0])
     print("\n".join(lines))
     if not args.set and args.out == default_out:  # the README shows the default run only (between its pipeline-stages markers)
-        sys.path.insert(0, str(ROOT))
-        from benchmarks._readme import update_readme_section
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _readme import update_readme_section
 
-        update_readme_section("pipeline-stages", "\n".join(lines[2:]))
+        update_readme_section("pipeline-stages", "\n".join(lines).split("\nParams:")[0])
 
 
 if __name__ == "__main__":
