@@ -105,8 +105,8 @@ def _count_at_most_cpu(D: np.ndarray, thresholds: np.ndarray) -> np.ndarray:  # 
         for j in range(m):
             t = thresholds[i, j]
             c = 0
-            for l in range(n):
-                c += row[l] <= t
+            for col in range(n):
+                c += row[col] <= t
             counts[i, j] = c
     return counts
 
@@ -136,8 +136,8 @@ def _kth_smallest_cpu(D: np.ndarray, k: int, sample_size: int) -> np.ndarray:  #
         lo = sample[lo_rank] if lo_rank >= 0 else -np.inf
         hi = sample[hi_rank] if hi_rank < s else np.inf
         below, size = 0, 0
-        for l in range(n):  # branch-free: always write, advance only inside the bracket
-            v = row[l]
+        for col in range(n):  # branch-free: always write, advance only inside the bracket
+            v = row[col]
             below += v < lo
             band[size] = v
             size += (v >= lo) & (v <= hi)
@@ -156,6 +156,6 @@ def _smallest_containing_radius_cpu(D: np.ndarray, radii: np.ndarray,
     for i in range(n_rows):
         r = radii[i]
         row = D[i]
-        for l in range(n):
-            if row[l] < r and r < smallest[l]:
-                smallest[l] = r
+        for col in range(n):
+            if row[col] < r and r < smallest[col]:
+                smallest[col] = r

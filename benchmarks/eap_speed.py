@@ -129,10 +129,10 @@ def to_markdown(reference: dict | None, scaling: list[dict], exponent: float | N
                   f"T = {reference['T']} | {reference['fit_s']:.1f} | {reference['score_s']:.1f} | "
                   f"{reference['total_s']:.1f} | {_memory(reference)} | {reference['device']} |", ""]
     if scaling:
-        lines += ["| n normals | aux rows | T | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* | device |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['n']} | {r['n_aux']} | {r['T']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | {r['total_s']:.1f} | "
-                  f"{_memory(r)} | {r['mean_k_star']:.0f} | {r['device']} |" for r in scaling]
+        lines += ["| n normals | aux rows | T | fit (s) | score (s) | total (s) | peak memory (GiB) | mean k* "
+                  "| device |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['n_aux']} | {r['T']} | {r['fit_s']:.1f} | {r['score_s']:.1f} | "
+                  f"{r['total_s']:.1f} | {_memory(r)} | {r['mean_k_star']:.0f} | {r['device']} |" for r in scaling]
         if exponent is not None:
             lines += ["", f"Fitted growth: time ∝ n^{exponent:.2f} (d = 16, m = 20, T = {subsets})."]
     return "\n".join(lines) + "\n"
@@ -178,7 +178,8 @@ def main() -> None:
         row = measure_in_child([str(n), "20", str(n // 10), "16", str(args.subsets)] + common)
         print(f"n = {n}: {row['total_s']:.1f} s, {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
         scaling.append(row)
-        markdown = save(stem, machine, reference, scaling, args.subsets)  # after each size: a long run keeps what it measured
+        # after each size, so that a long run cut short keeps what it measured
+        markdown = save(stem, machine, reference, scaling, args.subsets)
     if not args.tag:
         from _readme import update_readme_section
 
