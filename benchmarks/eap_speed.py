@@ -17,6 +17,7 @@ compiled (and cached by numba) before the first one. Results go to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -85,11 +86,9 @@ def measure_in_child(args: list[str]) -> dict:
     def sample():
         nonlocal peak
         while not stop.is_set():
-            try:
+            with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
                 tree = [proc, *proc.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -168,7 +167,7 @@ def main() -> None:
     compile_cpu_kernels()  # a one-off cost per install, not part of any run's time
     common = ["--n-jobs", str(args.n_jobs)] + (["--device", args.device] if args.device else [])
     stem = f"eap_speed_{args.tag}" if args.tag else "eap_speed"
-    reference = None
+    reference, markdown = None, ""
     if not args.skip_reference:
         reference = measure_in_child(["1000", "20", "750", "64", str(args.subsets)] + common)
         print(f"reference size: {reference['total_s']:.1f} s", file=sys.stderr)
@@ -180,7 +179,7 @@ def main() -> None:
         scaling.append(row)
         # after each size, so that a long run cut short keeps what it measured
         markdown = save(stem, machine, reference, scaling, args.subsets)
-    if not args.tag:
+    if markdown and not args.tag:
         from _readme import update_readme_section
 
         update_readme_section("eap-speed", markdown)

@@ -174,10 +174,8 @@ def _run_prefect(func: Callable[[T], R], cells: list[T], *, runner: str, workers
             for future in futures:
                 cancel = getattr(future, "cancel", None)
                 if cancel is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # best effort: the failure is what gets reported
                         cancel()
-                    except Exception:  # pragma: no cover - best effort
-                        pass
             raise
         return results
 

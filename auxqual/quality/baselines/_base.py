@@ -103,15 +103,25 @@ class BaselineEstimator:
         """Data-dependent checks (subclasses)."""
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _values(X_aux), its estimator")
 
 
 class DetectorUtilityMixin:
-    """Parameters and construction of the SSDO utility (:class:`CoalitionUtility`).
+    """Parameters, checks and construction of the SSDO utility (:class:`CoalitionUtility`).
 
-    Expects the attributes ``utility``, ``validation_size``, ``exact``, ``alpha``, ``ssdo_k``,
-    ``prior_random_state``, ``n_jobs``, ``random_state`` and ``progress``.
+    Listed before :class:`BaselineEstimator` in a class's bases, it adds the utility's checks to
+    the ``_check_params`` and ``_check_training`` hooks. Expects the attributes ``utility``,
+    ``validation_size``, ``exact``, ``alpha``, ``ssdo_k``, ``prior_random_state``, ``n_jobs``,
+    ``random_state`` and ``progress``.
     """
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._check_utility_params()
+
+    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
+        super()._check_training(X, y)
+        self._check_training_for_utility(X, y)
 
     def _check_utility_params(self) -> None:
         if not callable(self.utility) and self.utility not in METRICS:

@@ -30,7 +30,7 @@ from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMi
 DEFAULT_RATES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-class AME(BaselineEstimator, DetectorUtilityMixin):
+class AME(DetectorUtilityMixin, BaselineEstimator):
     """Average marginal effect of every auxiliary anomaly (LassoCV coefficient; higher = better).
 
     Parameters
@@ -72,7 +72,6 @@ class AME(BaselineEstimator, DetectorUtilityMixin):
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         check_int("n_subsets_per_rate", self.n_subsets_per_rate, 1)
         check_int("aux_per_subset", self.aux_per_subset, 1)
         check_int("cv", self.cv, 2)
@@ -83,8 +82,6 @@ class AME(BaselineEstimator, DetectorUtilityMixin):
         if rates is None or rates.size == 0 or not np.all((rates > 0) & (rates < 1)):
             raise ValueError(f"rates must be a non-empty sequence of keep-rates in (0, 1), got {self.rates!r}")
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

@@ -17,7 +17,7 @@ import numpy as np
 from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin, check_int
 
 
-class DataBanzhaf(BaselineEstimator, DetectorUtilityMixin):
+class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
     """Data Banzhaf value of every auxiliary anomaly (higher = better).
 
     Parameters
@@ -49,11 +49,8 @@ class DataBanzhaf(BaselineEstimator, DetectorUtilityMixin):
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         check_int("n_masks", self.n_masks, 1)
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

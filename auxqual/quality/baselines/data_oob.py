@@ -22,7 +22,7 @@ from auxqual.quality.baselines._base import (BaselineEstimator, DetectorUtilityM
                                              check_real)
 
 
-class DataOOB(BaselineEstimator, DetectorUtilityMixin):
+class DataOOB(DetectorUtilityMixin, BaselineEstimator):
     """Out-of-bag agreement of bagged detectors that each auxiliary row is an anomaly.
 
     Parameters
@@ -63,14 +63,11 @@ class DataOOB(BaselineEstimator, DetectorUtilityMixin):
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         check_int("n_models", self.n_models, 1)
         check_real("keep_rate", self.keep_rate, 0.0, 1.0, low_open=True)
         check_choice("aggregate", self.aggregate, ("f1", "vote"))
         check_real("threshold", self.threshold, 0.0, 1.0)
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

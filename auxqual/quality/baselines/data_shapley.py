@@ -46,23 +46,20 @@ def coalition_deltas(utility: CoalitionUtility, game: str):
     return deltas_textbook
 
 
-class PermutationSemivalue(BaselineEstimator, DetectorUtilityMixin):
+class PermutationSemivalue(DetectorUtilityMixin, BaselineEstimator):
     """Shared machinery of Data Shapley and Beta Shapley (weights differ)."""
 
     games = ("adapted", "textbook")
 
     def _weights(self, n_others: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _weights(n_others), its position weights")
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         check_int("n_permutations", self.n_permutations, 1)
         check_int("n_positions", self.n_positions, 1)
         check_int("min_cardinality", self.min_cardinality, 0)
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

@@ -48,7 +48,7 @@ class ValueEstimator(nn.Module):
         return self.head(torch.cat([features, err[:, None]], dim=1))[:, 0]
 
 
-class DVRL(BaselineEstimator, DetectorUtilityMixin):
+class DVRL(DetectorUtilityMixin, BaselineEstimator):
     """Selection probability of a REINFORCE-trained value estimator (higher = better).
 
     Parameters
@@ -100,7 +100,6 @@ class DVRL(BaselineEstimator, DetectorUtilityMixin):
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         for name in ("n_steps", "rollouts_per_step", "batch_size", "aux_batch_size", "hidden_dim", "comb_dim"):
             check_int(name, getattr(self, name), 1)
         check_int("n_layers", self.n_layers, 2)
@@ -108,8 +107,6 @@ class DVRL(BaselineEstimator, DetectorUtilityMixin):
         check_real("threshold", self.threshold, 0.5, 1.0, high_open=True)
         check_real("baseline_decay", self.baseline_decay, 0.0, 1.0, high_open=True)
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

@@ -20,7 +20,7 @@ from auxqual.quality.baselines._base import (BaselineEstimator, DetectorUtilityM
                                              check_real)
 
 
-class InfluenceSubsample(BaselineEstimator, DetectorUtilityMixin):
+class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
     """Mean utility with ``a_j`` minus without, over random 70 % subsets (higher = better).
 
     Parameters
@@ -55,13 +55,10 @@ class InfluenceSubsample(BaselineEstimator, DetectorUtilityMixin):
 
     def _check_params(self) -> None:
         super()._check_params()
-        self._check_utility_params()
         check_int("n_models", self.n_models, 1)
         check_real("proportion", self.proportion, 0.0, 1.0, low_open=True, high_open=True)
         check_choice("reuse", self.reuse, ("membership", "all"))
 
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)

@@ -15,7 +15,7 @@ import numpy as np
 from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin
 
 
-class LeaveOneOut(BaselineEstimator, DetectorUtilityMixin):
+class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
     """Add-one-in value ``U(train ∪ {a_j}) − U(train)`` of every auxiliary anomaly.
 
     Parameters
@@ -42,12 +42,6 @@ class LeaveOneOut(BaselineEstimator, DetectorUtilityMixin):
         self.random_state = random_state
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_utility_params()
-
-    def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
-        self._check_training_for_utility(X, y)
 
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
         utility = self._make_utility(X_aux)
