@@ -9,12 +9,13 @@ so an interrupted run never leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,15 @@ SUPPORTED_SUFFIXES = (".npz", ".csv", ".parquet")
 
 
 # --------------------------------------------------------------------------- reading
+class Dataset(NamedTuple):
+    """A loaded dataset: features, labels and where the feature columns came from."""
+
+    X: np.ndarray                 # finite 2-D float64 features
+    y: np.ndarray | None          # int8 labels 0 / 1, or None when the file has none
+    columns: list[str] | None     # feature names in X's column order; None for .npz (position only)
+    dropped: list[str]            # non-numeric columns that are not features (reported, not used)
+
+
 def load_dataset(path: str | os.PathLike, *, require_labels: bool = True,
                  label_column: str = LABEL_COLUMN) -> tuple[np.ndarray, np.ndarray | None]:
     """Load a dataset as ``(X, y)`` from ``.npz`` (ADBench: arrays ``X`` and ``y``),
@@ -32,23 +42,34 @@ def load_dataset(path: str | os.PathLike, *, require_labels: bool = True,
     Labels must be 0 (normal) or 1 (anomaly). With ``require_labels=False`` a file
     without labels is accepted and ``y`` is ``None``. Non-numeric feature columns,
     NaN or inf, an empty file or a missing label column raise ``ValueError`` naming
-    the file.
+    the file. :func:`load_named_dataset` also returns the feature names.
     """
+    data = load_named_dataset(path, require_labels=require_labels, label_column=label_column)
+    return data.X, data.y
+
+
+def load_named_dataset(path: str | os.PathLike, *, require_labels: bool = True,
+                       label_column: str = LABEL_COLUMN) -> Dataset:
+    """:func:`load_dataset` plus the feature column names (``None`` for ``.npz``, whose
+    columns have only positions) and the non-numeric columns left out of the features,
+    so that a caller can match two files' columns by name and say what it ignored."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    columns: list[str] | None = None
+    dropped: list[str] = []
     if suffix == ".npz":
         X, y = _load_npz(path, require_labels)
     elif suffix in (".csv", ".parquet"):
         frame = _read_table(path)
-        X, y = _split_table(frame, path, require_labels, label_column)
+        X, y, columns, dropped = _split_table(frame, path, require_labels, label_column)
     else:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; expected one of {SUPPORTED_SUFFIXES}")
     X = check_features(X, name=str(path))
     if y is not None:
         y = check_labels(y, name=str(path), n_rows=X.shape[0])
-    return X, y
+    return Dataset(X, y, columns, dropped)
 
 
 def load_features(path: str | os.PathLike, *, label_column: str = LABEL_COLUMN) -> np.ndarray:
@@ -87,7 +108,8 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _split_table(frame: pd.DataFrame, path: Path, require_labels: bool,
-                 label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
+                 label_column: str) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
+    """``(X, y, feature names, dropped non-numeric columns)`` of a table."""
     y = None
     if label_column in frame.columns:
         y = frame[label_column].to_numpy()
@@ -100,7 +122,9 @@ def _split_table(frame: pd.DataFrame, path: Path, require_labels: bool,
     non_numeric = [c for c in frame.columns if c in feature_columns and not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ValueError(f"{path}: non-numeric feature column(s) {non_numeric}")
-    return frame[feature_columns].to_numpy(dtype=np.float64), y
+    dropped = [] if _follows_x_convention(frame) else [  # else: other columns are metadata by convention
+        str(c) for c in frame.columns if c not in feature_columns and not pd.api.types.is_numeric_dtype(frame[c])]
+    return frame[feature_columns].to_numpy(dtype=np.float64), y, [str(c) for c in feature_columns], dropped
 
 
 def feature_columns_of(frame: pd.DataFrame) -> list[str]:
@@ -110,10 +134,19 @@ def feature_columns_of(frame: pd.DataFrame) -> list[str]:
     named ``x0 … x{d-1}``; when those exist, only they are features. Otherwise
     every numeric column is a feature.
     """
-    named = [c for c in frame.columns if isinstance(c, str) and c.startswith("x") and c[1:].isdigit()]
+    named = [c for c in frame.columns if _is_x_name(c)]
     if named:
         return sorted(named, key=lambda c: int(c[1:]))
     return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def _is_x_name(column: Any) -> bool:
+    return isinstance(column, str) and column.startswith("x") and column[1:].isdigit()
+
+
+def _follows_x_convention(frame: pd.DataFrame) -> bool:
+    """Whether the features are the ``x0 … x{d-1}`` columns (the other columns are metadata)."""
+    return any(_is_x_name(c) for c in frame.columns)
 
 
 def feature_names(d: int) -> list[str]:
@@ -166,21 +199,51 @@ def check_labels(y: Any, *, name: str = "y", n_rows: int | None = None) -> np.nd
 # --------------------------------------------------------------------------- writing
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+    """Yield a temporary path beside ``target``; fsync it and rename it over ``target``
+    on success.
 
-    On any exception the temporary file is removed and ``target`` is untouched.
+    The temporary file gets the mode an ordinary ``open`` would give (``0o666`` less
+    the umask: ``0o644`` under umask 022), not ``mkstemp``'s ``0o600``, so a published
+    output is readable by whom the user's umask allows. It is flushed to disk before
+    the rename, so a crash cannot leave a renamed but empty file. On any exception
+    the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
+    tmp = _new_temp_file(target)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_temp_file(target: Path) -> Path:
+    """Create an empty, new ``.<name>.<random>.tmp`` beside ``target``, mode ``0o666`` less
+    the umask (the kernel applies it, so nothing reads or changes the process-wide umask;
+    ``O_EXCL`` makes the name ours alone, as ``mkstemp`` does)."""
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as error:  # name the target, not the temporary file the user never asked for
+            raise OSError(error.errno, f"cannot write a file there ({error.strerror})", str(target)) from error
+        os.close(handle)
+        return tmp
+    raise FileExistsError(f"{target.parent}: cannot find a free temporary name for {target.name}")
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path``'s data to disk (before it is renamed into place)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -188,6 +251,14 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+    return path
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` to CSV atomically (no index; floats written so they read back exactly)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return path
 
 
@@ -220,3 +291,15 @@ def features_frame(X: np.ndarray, extra: dict[str, Sequence[Any]] | None = None)
     for column, values in (extra or {}).items():
         frame[column] = values
     return frame
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks); ``ValueError`` naming a missing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found (cannot hash it)")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,7 +4,7 @@ Every model file ``M`` gets a sidecar ``M.lineage.json`` (``q10.pt`` →
 ``q10.pt.lineage.json``) that says what made it::
 
     {
-      "schema": "auxqual.lineage/1",
+      "schema": "auxqual.lineage/2",
       "model": {"path": ..., "sha256": ...},
       "created_by": {"stage": "train", "detector": "mlp", "detector_params": {...}},
       "inputs": [
@@ -14,13 +14,18 @@ Every model file ``M`` gets a sidecar ``M.lineage.json`` (``q10.pt`` →
       ],
       "params": {...},            # the subset of params.yaml the stage read
       "dataset": "digits",        # optional
-      "git_rev": "0f3c…" | null,
+      "code_sha256": "9b1e…" | null,
       "dvc_lock_stage_md5": "…" | null
     }
 
 ``sha256`` of a file is the hash of its bytes; ``selected_rows_sha256`` is the
 hash of exactly the auxiliary rows that went into the model, in the canonical
-form of :func:`sha256_rows`. :func:`collect_lineage` gathers the sidecars into
+form of :func:`sha256_rows`; ``code_sha256`` is the hash of the code that made
+the model (:func:`code_sha256` of the stage's code deps). A sidecar holds nothing
+run-specific (no git revision, time or host): it is hashed into dvc.lock, which
+must not change when the same code re-runs on the same inputs. Sidecars of schema
+``auxqual.lineage/1`` (with a ``git_rev`` instead) are still read; ``git_rev`` is
+dropped and ``code_sha256`` is empty. :func:`collect_lineage` gathers the sidecars into
 one table (one row per model × auxiliary set) that the queries and
 :func:`verify` work on. Paths are stored as written by the stage (relative to
 the repository root); :func:`verify` resolves them against a ``root``.
@@ -34,7 +39,7 @@ import hashlib
 import json
 import os
 import re
-import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,14 +47,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auxqual.io import write_json
+from auxqual.io import sha256_file, write_json   # sha256_file: a file's hash, re-exported here
 
-SCHEMA = "auxqual.lineage/1"
+SCHEMA = "auxqual.lineage/2"
+_READABLE_SCHEMAS = (SCHEMA, "auxqual.lineage/1")   # /1 had git_rev (ignored when read)
+CODE_HASH_SKIPS = ("__pycache__",)                  # folders code_sha256 skips (byte-code, as .dvcignore)
 SIDECAR_SUFFIX = ".lineage.json"
 ROLE_TRAIN = "train"
 ROLE_AUXILIARY = "auxiliary"
 MIN_PREFIX = 6
-_CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 # Accepted spellings, normalised on construction so sidecars use one vocabulary.
@@ -60,7 +66,7 @@ _CREATED_BY_ALIASES = {"params": "detector_params"}
 TABLE_COLUMNS = (
     "model_path", "model_sha256", "detector", "dataset", "generator", "anomaly_set_path",
     "anomaly_set_sha256", "score", "q", "n_rows", "selected_rows_sha256", "train_path",
-    "train_sha256", "stage", "detector_params_json", "params_json", "git_rev",
+    "train_sha256", "stage", "detector_params_json", "params_json", "code_sha256",
     "dvc_lock_stage_md5", "sidecar_path",
 )
 _FLOAT_COLUMNS = ("q",)
@@ -68,18 +74,6 @@ _INT_COLUMNS = ("n_rows",)
 
 
 # --------------------------------------------------------------------------- hashes
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: file not found (cannot hash it)")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sha256_rows(X: Any, ids: Any = None) -> str:
     """Hex sha256 identifying a set of feature rows (and their ids), independent of
     row order and of the array's dtype or memory layout.
@@ -144,16 +138,36 @@ def _canonical_ids(ids: Any, n: int) -> tuple[str, np.ndarray]:
     raise ValueError(f"sha256_rows: ids must be integers or strings, got dtype {ids.dtype}")
 
 
-def git_revision(repo_dir: str | os.PathLike) -> str | None:
-    """``git rev-parse HEAD`` in ``repo_dir``, or ``None`` outside git, without git,
-    or in a repository without commits."""
-    try:
-        done = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    revision = done.stdout.strip()
-    return revision if re.fullmatch(r"[0-9a-f]{40,64}", revision) else None
+def code_sha256(paths: Iterable[str | os.PathLike], root: str | os.PathLike = ".") -> str:
+    """Hex sha256 identifying the code at ``paths`` (files, or folders taken recursively),
+    each relative to ``root``: the same bytes under the same relative paths give the same
+    hash on any machine, in any checkout, at any time or commit.
+
+    Canonical form: ``b"auxqual-code/1\\n"``, then for every file in ascending order of its
+    POSIX path relative to ``root``: that path, a NUL byte, the hex sha256 of the file's
+    bytes and ``b"\\n"``. A file named twice (itself and its folder) counts once. Python
+    byte-code is skipped (``__pycache__`` folders, ``*.pyc``), as DVC's .dvcignore does.
+    So a changed byte, a renamed, added or removed file changes the hash; a file's time,
+    permissions, or a fresh ``__pycache__`` do not. A missing path is a ``ValueError``.
+    """
+    root = Path(root)
+    files: dict[str, Path] = {}
+    for entry in paths:
+        path = root / entry
+        if path.is_file():
+            found = [path]
+        elif path.is_dir():
+            found = [p for p in path.rglob("*") if p.is_file()]
+        else:
+            raise ValueError(f"{path}: code path not found (cannot hash it)")
+        for file in found:
+            relative = file.relative_to(root)
+            if file.suffix != ".pyc" and not set(relative.parts) & set(CODE_HASH_SKIPS):
+                files[relative.as_posix()] = file
+    digest = hashlib.sha256(b"auxqual-code/1\n")
+    for name in sorted(files):
+        digest.update(name.encode("utf-8") + b"\0" + sha256_file(files[name]).encode("ascii") + b"\n")
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- records
@@ -176,7 +190,7 @@ class LineageRecord:
     inputs: list[dict[str, Any]]
     model_sha256: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    git_rev: str | None = None
+    code_sha256: str | None = None
     dvc_lock_stage_md5: str | None = None
     dataset: str | None = None
 
@@ -189,6 +203,8 @@ class LineageRecord:
             raise ValueError(f"lineage inputs: expected a list of dicts, got {type(self.inputs).__name__}")
         self.inputs = [_normalise_input(item, i) for i, item in enumerate(self.inputs)]
         self.params = dict(self.params or {})
+        if self.code_sha256 is not None:
+            self.code_sha256 = _check_sha(self.code_sha256, "code_sha256")
 
     def to_dict(self) -> dict[str, Any]:
         """The sidecar's JSON object."""
@@ -199,20 +215,21 @@ class LineageRecord:
             "inputs": self.inputs,
             "params": self.params,
             "dataset": self.dataset,
-            "git_rev": self.git_rev,
+            "code_sha256": self.code_sha256,
             "dvc_lock_stage_md5": self.dvc_lock_stage_md5,
         }
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> LineageRecord:
-        """Inverse of :meth:`to_dict`; ``ValueError`` for another schema or a missing key."""
-        if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+        """Inverse of :meth:`to_dict`; ``ValueError`` for another schema or a missing key.
+        A schema-1 payload's ``git_rev`` is ignored (see the module docstring)."""
+        if not isinstance(payload, dict) or payload.get("schema") not in _READABLE_SCHEMAS:
             raise ValueError(f"not a lineage record (schema {SCHEMA!r} expected)")
         try:
             model = payload["model"]
             return cls(model_path=model["path"], model_sha256=model.get("sha256"),
                        created_by=payload["created_by"], inputs=payload["inputs"],
-                       params=payload.get("params") or {}, git_rev=payload.get("git_rev"),
+                       params=payload.get("params") or {}, code_sha256=payload.get("code_sha256"),
                        dvc_lock_stage_md5=payload.get("dvc_lock_stage_md5"), dataset=payload.get("dataset"))
         except (KeyError, TypeError) as error:
             raise ValueError(f"lineage record: missing or malformed field {error}") from error
@@ -345,7 +362,7 @@ def _table_rows(record: LineageRecord, sidecar: Path) -> list[dict[str, Any]]:
         "model_path": record.model_path, "model_sha256": record.model_sha256,
         "detector": record.created_by["detector"], "stage": record.created_by["stage"],
         "detector_params_json": _json(record.created_by["detector_params"]),
-        "params_json": _json(record.params), "git_rev": record.git_rev,
+        "params_json": _json(record.params), "code_sha256": record.code_sha256,
         "dvc_lock_stage_md5": record.dvc_lock_stage_md5, "train_path": train.get("path"),
         "train_sha256": train.get("sha256"), "sidecar_path": sidecar.as_posix(),
         "dataset": record.dataset or train.get("dataset"),

@@ -20,14 +20,21 @@ REALISTIC = "realistic"
 Q2_KEYS = ("dataset", "generator", "score", "detector", "q")
 
 
-def top_q_indices(scores: np.ndarray, q: float) -> np.ndarray:
+def top_q_indices(scores: np.ndarray, q: float, *,
+                  random_state: int | np.random.Generator | np.random.RandomState | None = 0) -> np.ndarray:
     """Indices of the top ``q`` percent of ``scores`` (higher = better), best first.
 
     The number of rows kept is ``floor(q / 100 * n + 0.5)`` (round half up), so
-    ``q = 0`` keeps none and ``q = 100`` keeps all. Ties are broken by the lower
-    row index first, and NaN scores rank last, so the selection is a
-    deterministic function of ``scores`` alone (it does not depend on the sort
-    algorithm or the platform).
+    ``q = 0`` keeps none and ``q = 100`` keeps all; NaN scores rank last.
+
+    Ties are broken by a random permutation of the rows drawn from ``random_state``
+    (an int, a numpy ``Generator`` / ``RandomState``, or ``None`` for fresh entropy),
+    never by row index: row order carries no meaning (the benchmark mixture was stored
+    kind by kind, so an index tie-break selected realistic rows first whenever a score
+    ties). The key depends only on ``n`` and the seed, so with one integer seed the
+    selection is a deterministic function of ``scores`` and the top-q sets are nested as
+    ``q`` grows; pass the same integer for every ``q`` of one ranking (a ``Generator``
+    advances at each call and would break the nesting).
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
@@ -38,8 +45,22 @@ def top_q_indices(scores: np.ndarray, q: float) -> np.ndarray:
     n = scores.shape[0]
     k = int(np.floor(q / 100.0 * n + 0.5))
     key = np.where(np.isnan(scores), np.inf, -scores)  # ascending key: best (highest) first, NaN last
-    order = np.lexsort((np.arange(n), key))  # last key is primary; row index breaks ties
+    order = np.lexsort((_tie_key(n, random_state), key))  # last key is primary; a random key breaks ties
     return order[:k].astype(np.int64)
+
+
+def _tie_key(n: int, random_state: int | np.random.Generator | np.random.RandomState | None) -> np.ndarray:
+    """A random permutation of ``range(n)`` drawn from ``random_state``: the tie-break key."""
+    if isinstance(random_state, np.random.RandomState):
+        return random_state.permutation(n)
+    if isinstance(random_state, bool):
+        raise ValueError(f"random_state: expected an int, a numpy Generator or None, got {random_state!r}")
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"random_state: expected a non-negative int, a numpy Generator or None, "
+                         f"got {random_state!r}") from error
+    return rng.permutation(n)
 
 
 def q1_auroc(scores: np.ndarray, kinds: Sequence[str] | np.ndarray, *, positive: str = REALISTIC) -> float:

@@ -11,6 +11,8 @@ anomalies) and an auxiliary set whose quality is known by construction:
 Every random choice is drawn from ``random_state``: each step gets its own child of
 ``numpy.random.SeedSequence(random_state)``, so the same inputs give identical arrays, and
 changing a later step's parameter (say ``max_train_normals``) leaves the earlier rows unchanged.
+The auxiliary table is stored in a random row order (its own step seed): row order carries no
+meaning, and a table stored kind by kind would let any position-based tie-break pick one kind.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def split_benchmark(X: np.ndarray, y: np.ndarray, *, dataset: str,
     ``sources`` maps the names of *other* datasets to their ``(X, y)``; a source named like
     ``dataset`` is ignored. ``min(n_sources, available)`` of them are chosen at random for the
     unrealistic rows (at least one must be available). ``count_params`` go to
-    :func:`protocol_counts`. Raises :class:`ProtocolError` (a ``ValueError``) when the dataset
+    :func:`protocol_counts`. The auxiliary rows come in a seeded random order (kinds
+    interleaved). Raises :class:`ProtocolError` (a ``ValueError``) when the dataset
     has too few anomalies or normals, or no usable source.
     """
     X = check_features(X, name=dataset)
@@ -139,6 +142,7 @@ def split_benchmark(X: np.ndarray, y: np.ndarray, *, dataset: str,
     train_rows = np.concatenate([train_normals, labelled])
     mean, scale = _standardisation(X[train_rows])
     aux = _aux_frame(dataset, X, realistic, indistinguishable, unrealistic, mean, scale)
+    aux = aux.iloc[rngs[6].permutation(len(aux))].reset_index(drop=True)  # kinds interleaved
     return ProtocolSplit(
         dataset=dataset, X_train=(X[train_rows] - mean) / scale, y_train=y[train_rows],
         train_rows=train_rows, X_test=(X[test_rows] - mean) / scale, y_test=y[test_rows],
@@ -162,10 +166,10 @@ def _check_normals(dataset: str, n_normals: int, counts: ProtocolCounts) -> None
 
 def _step_seeds(random_state: int, dataset: str) -> list[np.random.SeedSequence]:
     """One independent seed per protocol step (test, labelled, realistic, indistinguishable,
-    training normals, unrealistic)."""
+    training normals, unrealistic, order of the auxiliary rows)."""
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
         raise ValueError(f"{dataset}: random_state must be a non-negative integer, got {random_state!r}")
-    return np.random.SeedSequence(int(random_state)).spawn(6)
+    return np.random.SeedSequence(int(random_state)).spawn(7)
 
 
 def _draw(rng: np.random.Generator, pool: np.ndarray, k: int) -> np.ndarray:
@@ -253,7 +257,7 @@ def _stratified(rng: np.random.Generator, labels: np.ndarray, k: int) -> np.ndar
 def _aux_frame(dataset: str, X: np.ndarray, realistic: np.ndarray, indistinguishable: np.ndarray,
                unrealistic: _Unrealistic, mean: np.ndarray, scale: np.ndarray) -> pd.DataFrame:
     """The auxiliary set, standardised, kinds in the order realistic, indistinguishable,
-    unrealistic, with each row's provenance."""
+    unrealistic, with each row's provenance (:func:`split_benchmark` then shuffles the rows)."""
     f = realistic.size
     features = np.vstack([X[realistic], X[indistinguishable], unrealistic.X])
     own = np.concatenate([realistic, indistinguishable])

@@ -35,12 +35,11 @@ GOAL_SECONDS = 300.0
 
 
 def _set(params: dict, assignment: str) -> None:
-    key, _, value = assignment.partition("=")
-    node = params
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(value)
+    """Apply one ``--set key=value`` as the flows do: a key not in params.yaml is an error."""
+    from flows.dvcrepo import parse_overrides, set_nested
+
+    for key, value in parse_overrides([assignment]).items():
+        set_nested(params, key, value)
 
 
 def _copy_pipeline(target: Path, params: dict) -> None:
@@ -109,8 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for assignment in args.set:
-        _set(params, assignment)
+    try:
+        for assignment in args.set:
+            _set(params, assignment)
+    except ValueError as error:
+        parser.error(str(error))
     load_before = os.getloadavg()
     stages, total, _ = run(params, keep=args.keep)
     load_after = os.getloadavg()

@@ -46,7 +46,7 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.dvcrepo import DvcCommandError, copy_pipeline, load_params, parse_overrides, run_dvc, set_nested
+from flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_params, run_dvc, set_nested
 
 FLOW_NAME = "auxqual-benchmark"
 RUNNERS = ("threads", "dask")
@@ -86,8 +86,8 @@ def run_dataset(source: str, dataset: str, params: dict[str, Any], env: dict[str
 
 def dataset_params(base: dict[str, Any], folder: Path, dataset: str) -> dict[str, Any]:
     params = json.loads(json.dumps(base))
-    set_nested(params, "data.path", str(folder))
-    set_nested(params, "data.datasets", [dataset])
+    set_nested(params, "data.path", str(folder), create=True)
+    set_nested(params, "data.datasets", [dataset], create=True)
     return params
 
 
@@ -141,7 +141,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
         raise ValueError(f"workers: must be a positive integer, got {workers}")
     names = resolve_datasets(folder_path, datasets)
     base = load_params(source_path)
-    for key, value in parse_overrides(overrides).items():
+    for key, value in check_overrides(base, overrides).items():  # a key not in params.yaml is an error
         set_nested(base, key, value)
     with get_client(sync_client=True) as client:
         env = {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
@@ -157,12 +157,10 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
             "env": env, "workdir": workdir, "keep": keep}) for name in names]
         done, failures = [], {}
         for name, future in zip(names, futures):
-            future.wait()
-            state = future.state
-            if state.is_completed():
+            try:
                 done.append(future.result())
-            else:
-                failures[name] = _failure_message(state)
+            except Exception as error:  # this dataset's task failed, or the cluster could not run it
+                failures[name] = failure_message(error)
     seconds = time.perf_counter() - start
     summary = write_outputs(out_path, done, failures)
     _publish(summary, failures, out_path, seconds)
@@ -176,12 +174,12 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
             "summary": summary.to_dict(orient="records")}
 
 
-def _failure_message(state: Any) -> str:
-    try:
-        state.result()
-    except BaseException as error:  # the failed state re-raises its exception
-        return f"{type(error).__name__}: {error}"
-    return state.message or state.name
+def failure_message(error: BaseException) -> str:
+    """One line with the real cause of a dataset's failure: the exception of its task, or
+    the one the Dask scheduler or worker raised when it could not run the task (a module
+    it cannot import, a worker lost too often). ``future.state`` would only say PENDING
+    there: a task that never started has no state in the Prefect API."""
+    return f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}"
 
 
 # --------------------------------------------------------------------------- outputs
@@ -271,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()] if args.datasets else None
     try:
-        parse_overrides(args.overrides)
+        check_overrides(load_params(Path(args.source).expanduser().resolve()), args.overrides)
         resolve_datasets(Path(args.folder), datasets)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -290,4 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the flow of the importable module flows.benchmark, not of __main__: the tasks
+    # shipped to Dask workers must pickle by reference to a module the workers import.
+    from flows.benchmark import main as module_main
+
+    sys.exit(module_main())

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flows.dvcrepo import check_repo, load_params, parse_overrides
+from flows.dvcrepo import check_overrides, check_repo, load_params
 from flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
 
 DEFAULT_CRON = "0 2 * * *"
@@ -68,7 +68,7 @@ def deployment_options(repo: str | Path = ".", cron: str | None = None, *, name:
     from prefect.types.entrypoint import EntrypointType
 
     path = check_repo(repo)
-    parse_overrides(overrides)  # fail here, not at 2 am
+    check_overrides(load_params(path), overrides)  # a malformed or unknown key fails here, not at 2 am
     if overlap not in OVERLAP:
         raise ValueError(f"overlap: expected one of {sorted(OVERLAP)}, got {overlap!r}")
     cron = cron_for(path, cron)

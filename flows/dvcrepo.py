@@ -198,7 +198,8 @@ def describe_changes(changes: list) -> str:
 # --------------------------------------------------------------------------- params
 def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """``["train.q=[0, 50]", "score.params.eap.n_subsets=10"]`` -> ``{"train.q": [0, 50], ...}``
-    (values parsed as YAML, as ``dvc exp run -S`` does)."""
+    (values parsed as YAML, as ``dvc exp run -S`` does). A key written ``+section.key`` adds a
+    key that params.yaml does not have yet (see :func:`set_nested`)."""
     if not items:
         return {}
     if isinstance(items, Mapping):
@@ -206,23 +207,58 @@ def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
+        if not sep or not key.strip().lstrip("+"):
             raise ValueError(f"--set {item!r}: expected key=value, e.g. train.random_state=1")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
 
-def set_nested(params: dict, key: str, value: Any) -> None:
+def set_nested(params: dict, key: str, value: Any, *, create: bool = False) -> None:
+    """Set the dotted ``key`` (``train.q``) of ``params`` to ``value``.
+
+    As ``dvc exp run -S`` does, the key must already be in params.yaml: a typo
+    (``train.randm_state``) is a ``ValueError`` naming the key, the section and its keys,
+    never a new section that no stage reads. ``+train.new_key`` (DVC's and Hydra's syntax)
+    or ``create=True`` adds a key that is not there yet."""
+    create = create or key.startswith("+")
+    name = key.lstrip("+")
     node = params
-    *parents, leaf = key.split(".")
-    for part in parents:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ValueError(f"--set {key}: {part!r} is not a section of params.yaml")
-        node = child
+    *parents, leaf = name.split(".")
+    for depth, part in enumerate(parents):
+        if part not in node:
+            if not create:
+                raise _missing_key(name, parents[:depth], part, node)
+            node[part] = {}
+        if not isinstance(node[part], dict):
+            raise ValueError(f"--set {name}: {'.'.join(parents[:depth + 1])!r} is not a section of params.yaml")
+        node = node[part]
+    if leaf not in node and not create:
+        raise _missing_key(name, parents, leaf, node)
     node[leaf] = value
+
+
+def _missing_key(key: str, parents: Sequence[str], part: str, node: Mapping) -> ValueError:
+    """The error for ``--set key`` whose ``part`` is not in the section ``parents``."""
+    import difflib
+
+    where = f"section {'.'.join(parents)!r}" if parents else "the top level"
+    close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"--set {key}: params.yaml has no key {part!r} in {where} (it has: "
+                      f"{', '.join(str(k) for k in node) or 'nothing'}).{hint} To add a new key, write --set +{key}=...")
+
+
+def check_overrides(params: Mapping[str, Any], overrides: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parse ``overrides`` and check that each one names a key of ``params`` (a copy is
+    changed, ``params`` is not), so a typo fails before any run starts; returns the parsed
+    overrides."""
+    import copy
+
+    values = parse_overrides(overrides)
+    trial = copy.deepcopy(dict(params))
+    for key, value in values.items():
+        set_nested(trial, key, value)
+    return values
 
 
 def apply_overrides(repo: Path, overrides: Mapping[str, Any]) -> str | None:

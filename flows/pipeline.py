@@ -47,9 +47,9 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_repo,
-                           describe_changes, parse_overrides, pipeline_status, repo_slug, restore_params,
-                           run_dvc, stage_key, stage_order)
+from flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_overrides,
+                           check_repo, describe_changes, load_params, parse_overrides, pipeline_status, repo_slug,
+                           restore_params, run_dvc, stage_key, stage_order)
 
 FLOW_NAME = "auxqual-pipeline"
 DEFAULT_BUSY_RETRIES = 3
@@ -308,8 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--artifact-prefix", default="auxqual", help="prefix of the artifact keys")
     args = parser.parse_args(argv)
     try:
-        parse_overrides(args.overrides)
-        check_repo(args.repo)
+        check_overrides(load_params(check_repo(args.repo)), args.overrides)  # a typo fails here, before the run
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

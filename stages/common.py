@@ -7,6 +7,7 @@ the library.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -33,6 +34,12 @@ RESULTS_DIR = Path("results")
 PLOTS_DIR = Path("plots")
 REPORTS_DIR = Path("reports")
 BENCHMARK_GENERATOR = "benchmark_mixture"
+BUDGETS_FILE = "budgets.json"                # data/scores/<dataset>/budgets.json (stage score)
+TIMINGS_DIR = RESULTS_DIR / "timings"        # wall-clock times: git-ignored, never a DVC output
+TIMINGS_PATH = TIMINGS_DIR / "score.json"
+SCORE_META = ("dataset", "generator", "aux_id", "kind")   # key columns of a scores table
+DVC_FILE = Path("dvc.yaml")
+CODE_ROOTS = ("auxqual", "stages", "flows")  # a dvc.yaml dep under one of these is code
 
 
 class StageError(RuntimeError):
@@ -88,6 +95,25 @@ def cell_seed(base: int, *keys: Any) -> int:
     of the process, of Python's hash randomisation and of the order cells run in)."""
     text = "/".join(str(k) for k in keys).encode("utf-8")
     return int(np.random.SeedSequence([int(base), zlib.crc32(text)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def stage_code_deps(stage: str, path: str | os.PathLike = DVC_FILE) -> list[str]:
+    """The code deps of ``stage`` in dvc.yaml (the files and folders under
+    :data:`CODE_ROOTS`), sorted.
+
+    tests/test_stage_deps.py checks that they cover every local module the stage imports,
+    so a content hash of them (``auxqual.lineage.code_sha256``) says which code made an
+    output, without a git revision (which would change dvc.lock after every commit).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"{path}: not found (run the stage from the repository root)")
+    with path.open(encoding="utf-8") as handle:
+        stages = (yaml.safe_load(handle) or {}).get("stages") or {}
+    if stage not in stages:
+        raise StageError(f"{path}: no stage {stage!r}")
+    deps = [str(d) for d in stages[stage].get("deps") or [] if isinstance(d, str)]
+    return sorted(d.rstrip("/") for d in deps if d.split("/")[0] in CODE_ROOTS)
 
 
 # --------------------------------------------------------------------------- logging
@@ -164,12 +190,35 @@ def main_wrapper(stage: str, main) -> None:
 
 
 # --------------------------------------------------------------------------- tables
+def score_columns(frame: pd.DataFrame) -> list[str]:
+    """The quality-score columns of a scores table (not the keys, not the ``_std`` columns)."""
+    return [c for c in frame.columns if c not in SCORE_META and not c.endswith("_std")]
+
+
 def split_features(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Feature matrix (x0 … x{d-1}) and the metadata columns of a stage table."""
     columns = feature_columns_of(frame)
     if not columns:
         raise StageError(f"{name}: no feature columns x0 … x{{d-1}}")
     return frame[columns].to_numpy(dtype=np.float64), frame.drop(columns=columns)
+
+
+def cached_table(path: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`split_features` of a Parquet file, read once per process while it is unchanged.
+
+    Cached by the absolute path and the file's size, modification time and inode, never by
+    the path as given: a long-lived Dask worker runs the cells of many runs and
+    repositories, whose relative paths (``data/prepared/<dataset>/train.parquet``) are the
+    same while their contents differ. The arrays are shared: callers must not modify them.
+    """
+    stat = os.stat(path)
+    return _read_table(os.path.abspath(path), str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_table(absolute: str, name: str, size: int, mtime_ns: int, inode: int) -> tuple[np.ndarray, pd.DataFrame]:
+    del size, mtime_ns, inode  # only the cache key: another file, or the same path rewritten
+    return split_features(pd.read_parquet(absolute), name)
 
 
 def dataset_dirs(root: Path, stage_name: str) -> list[str]:

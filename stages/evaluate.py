@@ -28,12 +28,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from auxqual.io import write_json, write_parquet, write_text
+from auxqual.io import sha256_file, write_json, write_parquet, write_text
 from auxqual.metrics import AVERAGE_RANK, MEAN_SECONDS, q1_comparison, q1_table, q2_summary, q2_table
-from stages.common import (BENCHMARK_GENERATOR, PLOTS_DIR, PREDICTIONS_DIR, RESULTS_DIR, SCORES_DIR, Log,
-                           StageError, dataset_dirs, main_wrapper, publish_dir, remove_stale)
-from stages.score import BUDGETS_FILE, TIMINGS_DIR, TIMINGS_PATH, sha256_file
-from stages.train import score_columns
+from stages.common import (BENCHMARK_GENERATOR, BUDGETS_FILE, PLOTS_DIR, PREDICTIONS_DIR, RESULTS_DIR, SCORES_DIR,
+                           TIMINGS_DIR, TIMINGS_PATH, Log, StageError, dataset_dirs, main_wrapper, publish_dir,
+                           remove_stale, score_columns)
 
 Q1_PATH = RESULTS_DIR / "q1.parquet"
 Q2_PATH = RESULTS_DIR / "q2.parquet"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib
 import logging
 import math
 import multiprocessing
@@ -37,9 +38,15 @@ import os
 import sys
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from threadpoolctl import threadpool_limits
+
+from stages.common import StageError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -153,36 +160,99 @@ def _run_prefect(func: Callable[[T], R], cells: list[T], *, runner: str, workers
             task_runner = DaskTaskRunner(cluster_kwargs={
                 "n_workers": workers, "threads_per_worker": 1, "processes": True,
                 "env": {"PREFECT_API_URL": api_url, **{var: str(threads) for var in _THREAD_VARS}}})
-    cell_task = task(_call_cell, name=name, task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False,
-                     log_prints=False)
-    cwd = os.getcwd()
-    labels = [_label(cell, index) for index, cell in enumerate(cells)]
+    job = _Job(func=importable(func) if runner == "dask" else func, cells=cells,
+               labels=[_label(cell, index) for index, cell in enumerate(cells)], cwd=os.getcwd(), threads=threads,
+               task=task(_call_cell, name=name, task_run_name="{label}", cache_policy=NO_CACHE,
+                         persist_result=False, log_prints=False),
+               where=(f"the Dask scheduler at {address}" if address else "a local Dask cluster")
+               if runner == "dask" else None, progress=progress)
+    fanout = flow(_fanout, name=f"fanout-{name}", task_runner=task_runner, persist_result=False,
+                  validate_parameters=False, log_prints=False)
+    key = uuid.uuid4().hex
+    _JOBS[key] = job
+    try:
+        with _one_line_failures():
+            return fanout(job=key)
+    finally:
+        del _JOBS[key]
 
-    # The cells travel as task parameters, never as flow parameters (those are stored by
-    # the API): the flow closes over them.
-    @flow(name=f"fanout-{name}", task_runner=task_runner, persist_result=False, validate_parameters=False,
-          log_prints=False)
-    def fanout() -> list[Any]:
-        futures = [cell_task.submit(func=func, cell=cell, cwd=cwd, threads=threads, label=label)
-                   for cell, label in zip(cells, labels)]
-        results: list[Any] = []
-        try:
-            for future in futures:  # in submission order: the results keep the order of the cells
+
+class _NoTraceback(logging.Filter):
+    """Drop the traceback from Prefect's log record of a failure the stage reports itself
+    in one line (a ``ValueError`` or ``StageError``): it would follow the stage's own
+    ``ERROR in stage ...`` line in dvc's output, with the frames of this process only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (ValueError, StageError)):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def _one_line_failures() -> Iterator[None]:
+    """:class:`_NoTraceback` on Prefect's flow-run and task-run loggers while the body runs."""
+    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    quiet = _NoTraceback()
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
+@dataclass
+class _Job:
+    """What one ``fanout`` flow run does (see :func:`_fanout`)."""
+
+    func: Callable[[Any], Any]
+    cells: list[Any]
+    labels: list[str]
+    cwd: str
+    threads: int | None
+    task: Any                     # the Prefect task around _call_cell
+    where: str | None             # the Dask cluster, for failure messages; None for threads
+    progress: "_Progress"
+
+
+_JOBS: dict[str, _Job] = {}
+
+
+def _fanout(job: str) -> list[Any]:
+    """The body of a ``fanout-<desc>`` flow run: submit one task per cell of ``_JOBS[job]``
+    and collect the results in the order of the cells.
+
+    A module-level function that finds its cells by key, not a closure over them: Prefect
+    ships the flow with every task's context, so a closure would send every cell with each
+    task (and pickle by value), and a flow parameter would be stored by the API.
+    """
+    spec = _JOBS[job]
+    futures = [spec.task.submit(func=spec.func, cell=cell, cwd=spec.cwd, threads=spec.threads, label=label)
+               for cell, label in zip(spec.cells, spec.labels)]
+    results: list[Any] = []
+    try:
+        for future, label in zip(futures, spec.labels):  # in submission order: results in the order of the cells
+            try:
                 results.append(future.result())
-                progress.step()
-        except BaseException:
-            for future in futures:
-                cancel = getattr(future, "cancel", None)
-                if cancel is not None:
-                    with contextlib.suppress(Exception):  # best effort: the failure is what gets reported
-                        cancel()
-            raise
-        return results
+            except (ValueError, StageError):
+                raise  # the cell's own input error: the same one line as on the serial runner
+            except Exception as error:
+                if spec.where is None:
+                    raise
+                raise CellFailed(f"fanout: cell {label} failed on {spec.where}: {one_line(error)}") from error
+            spec.progress.step()
+    except BaseException:
+        for future in futures:
+            cancel = getattr(future, "cancel", None)
+            if cancel is not None:
+                with contextlib.suppress(Exception):  # best effort: the failure is what gets reported
+                    cancel()
+        raise
+    return results
 
-    return fanout()
 
-
-_CWD_LOCK = threading.Lock()
 _LIMITED: set[int] = set()
 
 
@@ -193,14 +263,81 @@ def _call_cell(func: Callable[[Any], Any], cell: Any, cwd: str, threads: int | N
     if threads is not None and os.getpid() not in _LIMITED:
         _limit_threads(threads)
         _LIMITED.add(os.getpid())
-    if os.getcwd() != cwd:
-        with _CWD_LOCK:
+    with _IN_FOLDER(cwd):
+        return func(cell)
+
+
+class CellFailed(StageError):
+    """A cell failed on a Dask cluster for a reason other than its input (``ValueError``):
+    a module a worker or the scheduler cannot import, a worker lost too often, a bug. One
+    line that names the cell, the cluster and the remote exception; the stage prints it
+    (``ERROR in stage ...``) instead of a traceback of this process, which says nothing."""
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` of ``error`` on one line, its root cause first: the scheduler
+    reports a task it cannot unpickle as a ``RuntimeError`` whose cause (carried by
+    distributed's tblib pickling) is the real one, e.g. ``ModuleNotFoundError``."""
+    chain = []
+    while error is not None and len(chain) < 5:
+        chain.append(f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}")
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return chain[-1] + "".join(f" (reported as {outer})" for outer in reversed(chain[:-1]))
+
+
+def importable(func: Callable[..., R]) -> Callable[..., R]:
+    """``func`` as an attribute of an importable module, so that it is pickled by reference.
+
+    A stage runs as ``python -m stages.train``: its functions live in ``__main__``, which
+    cloudpickle ships by value, dragging along module globals that a worker cannot find
+    (``Can't get attribute '_table' on <module '__main__'>``). The same function of the
+    module ``stages.train`` (imported here; the stage's ``main`` does not run) pickles as a
+    name that a worker imports from the installed package.
+    """
+    if getattr(func, "__module__", None) != "__main__":
+        return func
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None or not spec.name or spec.name == "__main__":
+        return func  # a script run by path: nothing importable to point to
+    found: Any = importlib.import_module(spec.name)
+    for part in func.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found if callable(found) else func
+
+
+class _FolderGate:
+    """Run cells in their repository folder, one folder at a time per worker process.
+
+    The stages read and write paths relative to the repository root, and the working
+    folder belongs to the whole process: a worker of several threads runs cells of one
+    folder together, and a cell of another folder (another repository's stage on the
+    same long-lived cluster) waits until they are done before the process changes folder.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+
+    @contextlib.contextmanager
+    def __call__(self, cwd: str) -> Iterator[None]:
+        with self._changed:
+            while self._running and os.getcwd() != cwd:
+                self._changed.wait()
             if os.getcwd() != cwd:
                 if not os.path.isdir(cwd):
                     raise ValueError(f"fanout: the worker does not see the repository folder {cwd} "
                                      "(a Dask worker needs the repository at the same path)")
                 os.chdir(cwd)
-    return func(cell)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+
+_IN_FOLDER = _FolderGate()
 
 
 def _label(cell: Any, index: int) -> str:
@@ -216,10 +353,16 @@ def _label(cell: Any, index: int) -> str:
 def _limit_threads(threads: int) -> None:
     """Worker set-up: cap BLAS / OpenMP / torch threads, and turn nested joblib process
     pools into threads. The pool already occupies the cores; and a nested ``loky`` pool
-    (EAP fits its subsets in one) would hold the worker's exit for loky's 300 s idle
-    timeout, because a multiprocessing child joins its own children before it exits."""
+    (a baseline's ``Parallel(backend="loky")``) would hold the worker's exit for loky's
+    300 s idle timeout, because a multiprocessing child joins its own children before it exits.
+
+    The environment variables only reach libraries loaded after this call; a spawned
+    worker has usually loaded NumPy's OpenBLAS already (re-importing the stage script
+    as ``__mp_main__``), so the libraries already loaded are capped with threadpoolctl.
+    """
     for name in _THREAD_VARS:
         os.environ[name] = str(threads)
+    threadpool_limits(limits=threads)
     os.environ["JOBLIB_MULTIPROCESSING"] = "0"
     warnings.filterwarnings("ignore", message=r"joblib backend '.*' is not available", category=UserWarning)
     try:

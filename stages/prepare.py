@@ -5,7 +5,9 @@ For every dataset in ``data.datasets`` (files ``<data.path>/<name>.npz``; the ot
 writes ``data/prepared/<dataset>/``. A name ``<subfolder>/<name>`` reads
 ``<data.path>/<subfolder>/<name>.npz`` and takes its sources from that subfolder, so one
 run can mix folders (``data.path=…/adbench`` with ``tabular/cardio`` and
-``image_resnet18/MVTec-AD_cable``); the output folder is the file's name either way.
+``image_resnet18/MVTec-AD_cable``); the output folder is the file's name either way. An
+entry must stay inside ``data.path``: an absolute path or a ``..`` is an error naming
+``data.datasets`` (``auxqual.datasets.split_dataset_name``), before any file is read.
 
 - ``train.parquet``: x0 … x{d-1}, ``y`` (1 = labelled anomaly), ``dataset``, ``row``
 - ``test.parquet``: the same columns (balanced test set)
@@ -18,23 +20,14 @@ Params: ``data`` (path, datasets), ``prepare`` (protocol settings).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from auxqual.datasets import dataset_files, resolve_dataset
-from auxqual.io import features_frame, load_dataset, write_json, write_parquet
+from auxqual.datasets import dataset_files, resolve_dataset, split_dataset_name
+from auxqual.io import features_frame, load_dataset, sha256_file, write_json, write_parquet
 from auxqual.protocol import split_benchmark
 from stages.common import PREPARED_DIR, Log, StageError, load_params, main_wrapper, publish_dir, require, section
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load(name: str, path: Path, cache: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +65,8 @@ def main() -> None:
         raise StageError(f"params.yaml: data.datasets must be a non-empty list of dataset names, got {wanted!r}")
     folders: dict[str, dict[str, Path]] = {}
     chosen: list[tuple[str, dict[str, Path]]] = []     # (name, the files of its folder)
-    for entry in wanted:
-        subfolder, _, stem = str(entry).strip("/").rpartition("/")
+    entries = [split_dataset_name(entry, "data.datasets") for entry in wanted]  # all inside data.path
+    for subfolder, stem in entries:
         if subfolder not in folders:
             folders[subfolder] = dataset_files(folder / subfolder if subfolder else folder)
         chosen.append((resolve_dataset(stem, folders[subfolder]), folders[subfolder]))
@@ -121,7 +114,7 @@ def main() -> None:
             write_json({
                 "dataset": name,
                 "file": str(files[name]),
-                "file_sha256": _sha256(files[name]),
+                "file_sha256": sha256_file(files[name]),
                 "n_rows": int(X.shape[0]), "n_features": int(X.shape[1]), "n_anomalies": int(y.sum()),
                 "counts": _jsonable(getattr(split, "counts", {})),
                 "aux_kinds": {str(k): int(v) for k, v in kinds.items()},

@@ -7,6 +7,9 @@ Writes ``reports/``:
 - ``score_distributions.png``: each score's distribution by kind of auxiliary anomaly
 - ``q2_curves.png``: test AUROC vs q, per generator and detector, a line per score
 - ``generators.png``: per generator, the EAP distribution and the downstream AUROC
+- ``q3_regret.png``: Q3 mean regret of model selection per score, with its interval
+  (``results/q3.parquet``); ``q3_validation_vs_test.png``: every candidate's validation vs
+  test AUROC on the first dataset (``results/q3_candidates.parquet``)
 - ``summary.md``: the tables behind the figures (the Q1 comparison of
   ``results/q1_table.md`` included), and how many models the lineage holds. Wall-clock
   times are not in the report (it is a DVC output and stays byte-reproducible); they are
@@ -23,9 +26,9 @@ import pandas as pd
 from auxqual import plots
 from auxqual.io import write_text
 from auxqual.metrics import q2_summary
+from auxqual.selection import regret_summary
 from stages.common import (BENCHMARK_GENERATOR, REPORTS_DIR, RESULTS_DIR, SCORES_DIR, Log, StageError,
-                           dataset_dirs, load_params, main_wrapper, publish_dir)
-from stages.train import score_columns
+                           dataset_dirs, load_params, main_wrapper, publish_dir, score_columns)
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -48,6 +51,8 @@ def main() -> None:
     comparison = pd.read_parquet(RESULTS_DIR / "q1_table.parquet")
     comparison_md = (RESULTS_DIR / "q1_table.md").read_text(encoding="utf-8")
     lineage = pd.read_parquet(RESULTS_DIR / "lineage.parquet")
+    q3 = pd.read_parquet(RESULTS_DIR / "q3.parquet")
+    q3_candidates = pd.read_parquet(RESULTS_DIR / "q3_candidates.parquet")
     datasets = dataset_dirs(SCORES_DIR, "score")
     all_scores = pd.concat([pd.read_parquet(p) for d in datasets for p in sorted((SCORES_DIR / d).glob("*.parquet"))],
                            ignore_index=True)
@@ -98,12 +103,45 @@ def main() -> None:
         summary = q2_summary(q2, by=("generator", "detector", "score"))
         summary["best_q"] = summary["best_q"].round().astype("Int64")
         lines += [_markdown_table(summary), ""]
+        q3_lines, q3_figures = _q3_section(q3, q3_candidates, staging)
+        lines += q3_lines
+        figures += q3_figures
         lines += ["## Lineage", "",
                   f"{lineage['model_path'].nunique() if 'model_path' in lineage else len(lineage)} models with a "
                   f"lineage sidecar (`results/lineage.parquet`; query with `auxqual lineage`).", ""]
         lines += ["## Figures", ""] + [f"- {title}: ![{title}]({path.name})" for title, path in figures] + [""]
         write_text("\n".join(lines), staging / "summary.md")
     log(f"wrote {len(figures)} figures and {REPORTS_DIR / 'summary.md'}")
+
+
+def _q3_section(q3: pd.DataFrame, candidates: pd.DataFrame, staging) -> tuple[list[str], list]:
+    """The Q3 part of summary.md (regret per score with its interval, for model and
+    generator selection) and its two figures (``q3_regret.png``, ``q3_validation_vs_test.png``)."""
+    lines = ["## Q3: choosing a detector and an auxiliary set without test labels", "",
+             "Model selection: each candidate detector is fitted on the training data less a held-out part; the "
+             "choice is the best weighted validation AUROC on the held-out normals plus the auxiliary anomalies "
+             "weighted by each score (`uniform`: all weighted 1, no quality score; `labelled`: the held-out labelled "
+             "anomalies alone, no synthetic anomaly). Regret = best test AUROC among the candidates (oracle) − test "
+             "AUROC of the chosen one; `rank corr`: Spearman between validation and test AUROC over the candidates. "
+             "Interval: 95 % Student t over datasets (each dataset's mean over seeds), or over seeds for one dataset.",
+             ""]
+    model = q3[q3["task"] == "model"]
+    if model.empty:
+        return lines + ["(no model-selection rows in `results/q3.parquet`)", ""], []
+    summary = regret_summary(model, by=("score",))
+    lines += [_markdown_table(summary.rename(columns={"mean_rank_corr": "rank corr", "oracle_rate": "oracle chosen"}),
+                              ".4f"), ""]
+    generator = q3[q3["task"] == "generator"]
+    if len(generator):
+        lines += ["Generator selection: the auxiliary set with the highest mean score, against the ranking of the sets "
+                  "by the test AUROC of a detector trained with each (`rank corr`: Kendall's tau).", "",
+                  _markdown_table(regret_summary(generator, by=("score",)).rename(
+                      columns={"mean_rank_corr": "rank corr", "oracle_rate": "oracle chosen"}), ".4f"), ""]
+    dataset = sorted(model["dataset"].unique())[0]
+    figures = [("Q3 regret per score", plots.q3_regret(summary, staging / "q3_regret.png")),
+               (f"Q3 validation vs test AUROC ({dataset})",
+                plots.q3_validation_vs_test(candidates, staging / "q3_validation_vs_test.png", dataset=dataset))]
+    return lines, figures
 
 
 if __name__ == "__main__":

@@ -25,31 +25,17 @@ cells run, which never changes the result, so it is not a DVC dependency).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from auxqual.io import check_features, write_json, write_parquet
-from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, Log, StageError, dataset_dirs,
-                           load_params, main_wrapper, names_and_params, publish_dir, section, split_features)
+from auxqual.io import check_features, sha256_file, write_json, write_parquet
+from stages.common import (AUX_DIR, BUDGETS_FILE, PREPARED_DIR, SCORE_META, SCORES_DIR, TIMINGS_PATH, Log,
+                           StageError, dataset_dirs, load_params, main_wrapper, names_and_params, publish_dir,
+                           section, split_features)
 from stages.fanout import options_from_params, run_cells
-
-KEY_COLUMNS = ("dataset", "generator", "aux_id", "kind")
-BUDGETS_FILE = "budgets.json"
-TIMINGS_DIR = RESULTS_DIR / "timings"
-TIMINGS_PATH = TIMINGS_DIR / "score.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _plain(value):
@@ -146,7 +132,7 @@ def main() -> None:
     with publish_dir(SCORES_DIR) as staging:
         for dataset in datasets:
             for generator in generators[dataset]:
-                aux = pd.read_parquet(AUX_DIR / dataset / f"{generator}.parquet", columns=list(KEY_COLUMNS))
+                aux = pd.read_parquet(AUX_DIR / dataset / f"{generator}.parquet", columns=list(SCORE_META))
                 table = aux.copy()
                 for cell, result in zip(cells, results):
                     if cell["dataset"] != dataset:

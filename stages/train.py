@@ -2,15 +2,20 @@
 
 For every dataset, generator, score, detector and budget ``q`` in ``train.q``: fit the
 detector (``auxqual.detectors.registry.make_detector``) on the training data plus the
-``q`` % of the auxiliary set that the score ranks highest (``auxqual.metrics.top_q_indices``,
-deterministic ties), labelled as anomalies. Selected rows enter the training set in
+``q`` % of the auxiliary set that the score ranks highest (``auxqual.metrics.top_q_indices``;
+ties broken by a random key seeded by ``train.random_state``, the dataset, the generator and the
+score, the same for every detector and q, so the selections are nested as q grows), labelled
+as anomalies. Selected rows enter the training set in
 their original order, so identical selections give identical models: each distinct
 training set is fitted once (``q = 0`` once per dataset and detector; ``q = 100`` once
 per generator) and the model is copied to every cell that uses it.
 
 Writes
 - ``models/<dataset>/<generator>/<score>/<detector>/q<NN>.<ext>`` and a lineage sidecar
-  (``auxqual.lineage.write_sidecar``): which auxiliary set, score and q produced the model;
+  (``auxqual.lineage.write_sidecar``): which auxiliary set, score and q produced the model,
+  and ``code_sha256``, the content hash of this stage's code deps in dvc.yaml
+  (``auxqual.lineage.code_sha256``). No git revision: it would change the models' hash, hence
+  dvc.lock, after every commit; the commit that made a model is the one holding its dvc.lock;
 - ``data/predictions/<dataset>.parquet``: the test-set decision scores of every model
   (``dataset, generator, score, detector, q, row, y, decision``), so ``evaluate`` never refits.
 
@@ -32,22 +37,16 @@ from auxqual import lineage
 from auxqual.io import write_parquet
 from auxqual.metrics import top_q_indices
 from stages.common import (AUX_DIR, MODELS_DIR, PREDICTIONS_DIR, PREPARED_DIR, SCORES_DIR, Log, StageError,
-                           cell_seed, dataset_dirs, load_params, main_wrapper, names_and_params, publish_dir,
-                           require, section, split_features)
+                           cached_table, cell_seed, dataset_dirs, load_params, main_wrapper, names_and_params,
+                           publish_dir, require, score_columns, section, stage_code_deps)
 from stages.fanout import options_from_params, run_cells
 
-SCORE_META = ("dataset", "generator", "aux_id", "kind")
 NO_AUX = "-"  # generator key of a training set without auxiliary anomalies (q = 0)
 
 
-def score_columns(frame: pd.DataFrame) -> list[str]:
-    """The quality-score columns of a scores table (not the keys, not the ``_std`` columns)."""
-    return [c for c in frame.columns if c not in SCORE_META and not c.endswith("_std")]
-
-
-@functools.lru_cache(maxsize=64)
 def _table(path: str) -> tuple[np.ndarray, pd.DataFrame]:
-    return split_features(pd.read_parquet(path), path)
+    """A prepared or auxiliary table, read once per process while the file is unchanged."""
+    return cached_table(path)
 
 
 def fit_cell(cell: dict) -> dict:
@@ -102,6 +101,7 @@ def main() -> None:
     device = config.get("device", "auto")
     device = None if device in (None, "auto") else str(device)
     datasets = dataset_dirs(SCORES_DIR, "score")
+    log(f"code sha256 {_code_sha()[:12]}… (the lineage's hash of this stage's code deps)")  # fails before fitting
 
     with publish_dir(MODELS_DIR) as models_stage, publish_dir(PREDICTIONS_DIR) as predictions_stage:
         # ---- plan: every cell, and the distinct training sets among them
@@ -114,9 +114,10 @@ def main() -> None:
                 if not scores:
                     raise StageError(f"{path}: no quality-score columns")
                 for score in scores:
+                    ties = cell_seed(base_seed, dataset, generator, score)  # one per ranking: nested top-q sets
                     for name, options in detectors:
                         for q in qs:
-                            rows = np.sort(top_q_indices(table[score].to_numpy(), q))
+                            rows = np.sort(top_q_indices(table[score].to_numpy(), q, random_state=ties))
                             key = (dataset, name, generator if rows.size else NO_AUX, rows.tobytes())
                             model = models_stage / dataset / generator / score / name / _q_label(q)
                             if key not in fit_of:
@@ -177,7 +178,7 @@ def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Pat
              "selected_rows_sha256": lineage.sha256_rows(X_aux[rows], ids=ids)},
         ],
         params={"train": dict(config)},
-        git_rev=_git_rev(),
+        code_sha256=_code_sha(),
         dataset=dataset,
     )
     lineage.write_sidecar(model_path, record)
@@ -189,8 +190,9 @@ def _file_sha(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _git_rev() -> str | None:
-    return lineage.git_revision(Path.cwd())
+def _code_sha() -> str:
+    """The content hash of the code that runs this stage (its code deps in dvc.yaml)."""
+    return lineage.code_sha256(stage_code_deps("train"))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import beta as beta_fn
 from scipy.stats import spearmanr
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score, roc_auc_score
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
@@ -398,6 +399,20 @@ def test_lava_transport_pieces(pima_small: dict) -> None:
     assert far[0] > far[1]   # a copy of a labelled anomaly beats a row far from everything
 
 
+def test_lava_records_and_warns_about_a_solver_fallback() -> None:
+    """A row far from everything overflows the stabilised Sinkhorn (textbook game, one solve
+    with every row): the log-domain re-solve is counted and said, not silent."""
+    X, y, _ = toy(n=12, l=1, seed=0)
+    with pytest.warns(ConvergenceWarning, match="1 of 1 Sinkhorn solves overflowed"):
+        est = LAVA(game="textbook").fit(X, y)
+        values = est.score_samples(np.array([[50.0, 50.0]]))
+    assert np.isfinite(values).all()
+    assert est.budget_["solver_fallbacks"] == 1 and est.budget_["ot_unconverged"] == 0
+    capped = LAVA(max_iter=1).fit(X, y)
+    capped.score_samples(X[:2] + 0.1)
+    assert capped.budget_["ot_unconverged"] == 1 and capped.budget_["solver_fallbacks"] == 0
+
+
 # --------------------------------------------------------------------------- the other estimators
 def test_ame_finds_the_row_that_matters() -> None:
     X, y, A = toy(n=20, l=8, seed=3)
@@ -410,6 +425,19 @@ def test_ame_finds_the_row_that_matters() -> None:
     values = est.fit(X, y).score_samples(A)
     assert np.argmax(values) == 2 and values[2] > 0
     assert est.budget_["regression_rows"] == 8 * 6 * 8
+    assert est.budget_["convergence_failures"] == 0
+
+
+def test_ame_records_and_warns_about_lasso_convergence_failures() -> None:
+    X, y, A = toy(n=20, l=8, seed=3)
+
+    def utility(X_fit, y_fit):
+        return float(np.any(np.all(X_fit == A[2], axis=1))) + 0.01 * len(y_fit)
+
+    est = AME(n_subsets_per_rate=6, aux_per_subset=8, utility=utility, n_jobs=1, max_iter=1)
+    with pytest.warns(ConvergenceWarning, match=r"AME: \d+ of LassoCV's coordinate-descent fits did not converge"):
+        est.fit(X, y).score_samples(A)
+    assert est.budget_["convergence_failures"] > 0
 
 
 def test_data_oob_is_a_monotone_function_of_the_votes(pima_small: dict) -> None:

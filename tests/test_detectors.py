@@ -182,7 +182,6 @@ def test_registry_names_and_errors(tmp_path):
 
 @pytest.mark.parametrize("name", ("ssdo", "iforest"))
 def test_registry_other_detectors_round_trip(name, data, tmp_path):
-    pytest.importorskip(f"auxqual.detectors.{'ssdo' if name == 'ssdo' else 'iforest_prior'}")
     detector = make_detector(name, random_state=0).fit(data["X"], data["y"])
     assert roc_auc_score(data["y_test"], detector.decision_function(data["X_test"])) > 0.6
     path = save_detector(detector, tmp_path / "q10.pt")

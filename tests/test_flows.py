@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "lineage", "report"]
+STAGES = ["data", "prepare", "generate", "score", "train", "select", "evaluate", "lineage", "report"]  # the flow's DAG order
 FLOW_PARAMS = {
     "data": {"path": "data/default", "datasets": ["digits"],
              "default": {"anomaly_digit": 0, "sources": ["iris", "wine", "breast_cancer", "diabetes", "linnerud"]}},
@@ -52,6 +52,9 @@ FLOW_PARAMS = {
     "generate": {"generators": ["benchmark_mixture"], "params": {}, "n_samples": None, "random_state": 0},
     "score": {"scores": ["rarity", "density"], "params": {}},
     "train": {"detectors": ["ssdo"], "params": {}, "q": [0, 50], "random_state": 0, "device": "cpu"},
+    "select": {"generator": "benchmark_mixture", "validation_fraction": 0.2, "weighting": "minmax", "q": 50,
+               "seeds": [0], "candidates": {"iforest": {"n_estimators": [10, 20]}}, "generator_detector": "iforest",
+               "generator_params": {}, "device": "cpu"},
     "report": {"score": "rarity"},
     "fanout": {"runner": "serial", "workers": 1},
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -139,3 +141,57 @@ def test_unknown_generator_is_an_argparse_error(tmp_path, train_file, capsys):
     with pytest.raises(SystemExit) as exit_info:
         invoke("--generator", "gan", "--data", train_file, "--n", 5, "--out", tmp_path / "o.parquet")
     assert exit_info.value.code == 2 and "invalid choice: 'gan'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the CLI never destroys or misreads data
+def run_main(*argv) -> int:
+    from auxqual.cli import main
+
+    return main(["generate", *map(str, argv)])
+
+
+@pytest.mark.parametrize("which", ["--data", "--source"])
+def test_out_equal_to_an_input_is_refused_and_the_input_is_untouched(tmp_path, train_file, which, capsys):
+    with np.load(train_file) as arrays:
+        data = pd.DataFrame(arrays["X"], columns=feature_names(4)).assign(y=arrays["y"])
+    data.to_csv(tmp_path / "train.csv", index=False)
+    with np.load(other_file(tmp_path, "wide", d=9, seed=2)) as arrays:
+        pd.DataFrame(arrays["X"], columns=feature_names(9)).assign(y=arrays["y"]).to_parquet(tmp_path / "wide.parquet")
+    target = tmp_path / ("train.csv" if which == "--data" else "wide.parquet")
+    before = target.read_bytes()
+    assert run_main("--generator", "outlier_exposure", "--data", tmp_path / "train.csv",
+                    "--source", tmp_path / "wide.parquet", "--n", 10, "--out", target) == 2
+    err = capsys.readouterr().err
+    assert f"is the input {which} {target}" in err and err.count("\n") == 1
+    assert target.read_bytes() == before
+
+
+def test_out_csv_writes_csv_with_the_same_rows_as_parquet(tmp_path, train_file):
+    for out in (tmp_path / "g.csv", tmp_path / "g.parquet"):
+        assert run_main("--generator", "local", "--data", train_file, "--n", 30, "--out", out, "--seed", 4) == 0
+    assert not (tmp_path / "g.csv").read_bytes().startswith(b"PAR1")
+    from_csv, from_parquet = pd.read_csv(tmp_path / "g.csv"), pd.read_parquet(tmp_path / "g.parquet")
+    assert list(from_csv.columns) == list(from_parquet.columns)
+    columns = [*feature_names(4), "generator", "seed"]
+    pd.testing.assert_frame_equal(from_csv[columns], from_parquet[columns], check_dtype=False, check_exact=True)
+
+
+@pytest.mark.parametrize("out, expected", [("g.txt", "expected a path ending in .parquet or .csv"),
+                                           ("folder.parquet", "is a folder"),
+                                           ("a_file/g.parquet", "is a file, not a folder")])
+def test_an_output_that_cannot_be_written_is_refused_first(tmp_path, train_file, out, expected, capsys):
+    (tmp_path / "folder.parquet").mkdir()
+    (tmp_path / "a_file").write_text("")
+    assert run_main("--generator", "uniform", "--data", train_file, "--n", 5, "--out", tmp_path / out) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "g.txt").exists()
+
+
+def test_more_rows_than_memory_is_one_line_exit_2(tmp_path, train_file):
+    result = subprocess.run([sys.executable, "-m", "auxqual", "generate", "--generator", "uniform",
+                             "--data", str(train_file), "--n", "100000000000", "--out", str(tmp_path / "g.parquet")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "--n 100000000000" in result.stderr
+    assert not (tmp_path / "g.parquet").exists()

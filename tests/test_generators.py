@@ -279,6 +279,22 @@ def test_benchmark_mixture_delegates_to_the_protocol():
     assert some["kind"].value_counts().to_dict() == {"realistic": 4, "indistinguishable": 4, "unrealistic": 4}
 
 
+def test_benchmark_mixture_rows_interleave_kinds_and_follow_the_seed():
+    """The set is not stored kind by kind (a position-based tie-break would pick realistic rows
+    first), neither in full nor as a subset, and the same seed gives the same bytes."""
+    X, y = benchmark_data()
+    sources = {"a": other_dataset(seed=1)}
+    full = make("benchmark_mixture", dataset="toy").generate(X, y, random_state=0, sources=sources)
+    kinds = full["kind"].to_numpy()
+    assert (kinds[1:] != kinds[:-1]).sum() > 45          # 135 rows: in blocks there are 2 changes
+    assert set(kinds[:45]) == {"realistic", "indistinguishable", "unrealistic"}
+    again = make("benchmark_mixture", dataset="toy").generate(X, y, random_state=0, sources=sources)
+    assert parquet_bytes(full) == parquet_bytes(again)
+    some = make("benchmark_mixture", dataset="toy").generate(X, y, 30, random_state=0, sources=sources)
+    assert (some["kind"].to_numpy()[1:] != some["kind"].to_numpy()[:-1]).sum() > 6
+    assert set(some["kind"][:10]) == {"realistic", "indistinguishable", "unrealistic"}
+
+
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("n", [0, -5, 2.5, True, None])
 def test_bad_counts_are_refused(n, data):

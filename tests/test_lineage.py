@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -126,16 +126,41 @@ def test_sha256_rows_errors(X, ids, message):
         lineage.sha256_rows(X, ids)
 
 
-def test_git_revision(tmp_path):
-    assert lineage.git_revision(tmp_path) is None  # not a repository
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    subprocess.run(git[:3] + ["init", "-q"], check=True)
-    assert lineage.git_revision(tmp_path) is None  # no commit yet
-    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "x"], check=True)
-    head = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    assert lineage.git_revision(tmp_path) == head
+def _code_tree(root: Path) -> None:
+    for name, text in {"pkg/__init__.py": "", "pkg/mod.py": "A = 1\n", "pkg/sub/leaf.py": "B = 2\n",
+                       "stage.py": "import pkg\n", "other.py": "C = 3\n"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_code_sha256_changes_with_the_code_and_nothing_else(tmp_path):
+    """The hash of the code deps: the same bytes under the same paths give the same hash in
+    any checkout and at any time; a changed, renamed or added file gives another."""
+    _code_tree(tmp_path / "a")
+    _code_tree(tmp_path / "b")
+    deps = ["pkg", "stage.py"]
+    first = lineage.code_sha256(deps, tmp_path / "a")
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    os.utime(tmp_path / "b" / "pkg/mod.py", (0, 0))  # another checkout, other times
+    assert lineage.code_sha256(deps, tmp_path / "b") == first
+    assert lineage.code_sha256(["stage.py", "pkg/mod.py", "pkg"], tmp_path / "a") == first  # order, overlap
+    root = tmp_path / "a"
+    (root / "pkg/__pycache__").mkdir()
+    (root / "pkg/__pycache__/mod.cpython-311.pyc").write_bytes(b"byte-code")
+    (root / "pkg/sub/leaf.pyc").write_bytes(b"byte-code")
+    (root / "other.py").write_text("C = 4\n")  # not a dep
+    assert lineage.code_sha256(deps, root) == first
+    (root / "pkg/sub/leaf.py").write_text("B = 3\n")
+    assert lineage.code_sha256(deps, root) != first
+    (root / "pkg/sub/leaf.py").write_text("B = 2\n")
+    assert lineage.code_sha256(deps, root) == first
+    (root / "pkg/sub/leaf.py").rename(root / "pkg/sub/renamed.py")
+    assert lineage.code_sha256(deps, root) != first
+    (root / "pkg/sub/renamed.py").rename(root / "pkg/sub/leaf.py")
+    (root / "pkg/new.py").write_text("")
+    assert lineage.code_sha256(deps, root) != first
+    with pytest.raises(ValueError, match="none.py: code path not found"):
+        lineage.code_sha256(["none.py"], root)
 
 
 # ------------------------------------------------------------------ sidecars
@@ -144,7 +169,7 @@ def _record(model_path: str, **overrides) -> lineage.LineageRecord:
                   inputs=[{"role": "train", "path": "./data/t.parquet", "sha256": "a" * 64},
                           {"role": "anomaly_set", "path": "data/aux.parquet", "sha256": "b" * 64, "score": "eap",
                            "q": 10, "selected_rows_sha256": "c" * 64}],
-                  params={"train": {"q": [10]}}, git_rev="d" * 40)
+                  params={"train": {"q": [10]}}, code_sha256="d" * 64)
     return lineage.LineageRecord(**{**fields, **overrides})
 
 
@@ -162,7 +187,25 @@ def test_sidecar_round_trip(tmp_path):
     back = lineage.read_sidecar(model)
     assert back == lineage.read_sidecar(sidecar)
     assert back.to_dict() == payload
-    assert back.git_rev == "d" * 40 and back.dvc_lock_stage_md5 is None
+    assert back.code_sha256 == "d" * 64 and back.dvc_lock_stage_md5 is None
+    assert payload["schema"] == "auxqual.lineage/2" and "git_rev" not in payload
+
+
+def test_sidecar_of_schema_1_with_a_git_revision_is_still_read(tmp_path):
+    """Sidecars written before code_sha256 carried ``git_rev``: read, the revision dropped."""
+    model = tmp_path / "models" / "q10.pt"
+    model.parent.mkdir()
+    model.write_bytes(b"weights")
+    payload = _record("models/q10.pt", code_sha256=None).to_dict()
+    payload.update({"schema": "auxqual.lineage/1", "git_rev": "0f3c" * 10})
+    del payload["code_sha256"]
+    payload["model"]["sha256"] = lineage.sha256_file(model)
+    (tmp_path / "models" / "q10.pt.lineage.json").write_text(json.dumps(payload))
+    back = lineage.read_sidecar(model)
+    assert back.code_sha256 is None and "git_rev" not in back.to_dict()
+    table = lineage.collect_lineage(tmp_path / "models")
+    assert "git_rev" not in table.columns and table["code_sha256"].isna().all()
+    assert table["model_path"].tolist() == ["models/q10.pt"]
 
 
 def test_sidecar_errors(tmp_path):
@@ -179,6 +222,8 @@ def test_sidecar_errors(tmp_path):
         _record("m", inputs=[{"role": "train", "path": "a", "sha256": "xyz"}])
     with pytest.raises(ValueError, match="missing 'detector'"):
         _record("m", created_by={"stage": "train"})
+    with pytest.raises(ValueError, match="code_sha256: expected 64 lowercase hex"):
+        _record("m", code_sha256="0f3c")  # a git revision is not a code hash
     (tmp_path / "bad.lineage.json").write_text("{}")
     with pytest.raises(ValueError, match="bad.lineage.json"):
         lineage.read_sidecar(tmp_path / "bad.lineage.json")
@@ -187,7 +232,7 @@ def test_sidecar_errors(tmp_path):
 # ------------------------------------------------------------------ the table
 def test_collect_lineage(repo, table):
     required = {"model_path", "model_sha256", "detector", "anomaly_set_path", "anomaly_set_sha256",
-                "selected_rows_sha256", "score", "q", "train_path", "train_sha256", "params_json", "git_rev",
+                "selected_rows_sha256", "score", "q", "train_path", "train_sha256", "params_json", "code_sha256",
                 "dataset", "generator"}
     assert required <= set(table.columns)
     assert len(table) == len(CELLS)
@@ -198,7 +243,7 @@ def test_collect_lineage(repo, table):
         assert row.train_sha256 == lineage.sha256_file(TRAIN)
     assert set(table["detector_params_json"]) == {json.dumps(FAST["mlp"]), json.dumps(FAST["pyod_stack"])}
     assert json.loads(table["params_json"][0]) == {"train": {"q": [20, 50], "random_state": 0}}
-    assert (table["dataset"] == "toy").all() and table["git_rev"].isna().all()
+    assert (table["dataset"] == "toy").all() and table["code_sha256"].isna().all()
     assert sorted(table["q"].tolist()) == [20.0, 20.0, 20.0, 50.0]
     assert sorted(table["n_rows"].tolist()) == [8, 8, 8, 20]
     # the parquet round trip keeps the table intact (the lineage stage writes it)
@@ -329,3 +374,30 @@ def test_cli_bad_input(repo, capsys):
     with pytest.raises(SystemExit) as exited:  # argparse: the queries are mutually exclusive
         cli("--verify", "--model", "x")
     assert exited.value.code == 2
+
+
+def test_cli_names_the_code_that_made_a_model(repo, capsys):
+    model = "models/toy/local/eap/mlp/q50.pt"
+    record = lineage.read_sidecar(model)
+    record.code_sha256 = lineage.code_sha256(["data/prepared"])  # any real content hash
+    lineage.write_sidecar(model, record)
+    assert cli("--model", model) == 0
+    assert f"made by code sha256 {record.code_sha256[:12]}…" in capsys.readouterr().out
+    # a table written before code_sha256 (a git_rev column instead) is still queried
+    old = lineage.collect_lineage("models").drop(columns="code_sha256").assign(git_rev="0f3c" * 10)
+    write_parquet(old, "results/lineage.parquet")
+    assert cli("--model", model, "--models-dir", "nowhere") == 0
+    assert "made by code sha256 unknown" in capsys.readouterr().out
+
+
+def test_cli_stops_quietly_when_the_reader_goes_away(repo):
+    """``auxqual lineage | head``: the real command, its stdout a pipe closed before it writes."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "auxqual", "lineage", "--json"], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone long before the command has imported its modules
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 2
+    assert stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"

@@ -23,25 +23,71 @@ def test_top_q_count_rounds_half_up():
     assert [len(top_q_indices(scores, q)) for q in (0, 5, 10, 14, 15, 50, 95, 100)] == [0, 1, 1, 1, 2, 5, 10, 10]
 
 
-def test_top_q_breaks_ties_by_lower_row_index():
-    scores = np.array([1.0, 2.0, 2.0, 1.0, 2.0, 0.0])
-    assert top_q_indices(scores, 50).tolist() == [1, 2, 4]
-    # ties at the cut: the earlier rows win, whatever the input permutation of equal values
-    assert top_q_indices(np.zeros(7), 30).tolist() == [0, 1]
+KINDS_IN_BLOCKS = np.repeat(["realistic", "indistinguishable", "unrealistic"], 100)  # as the mixture was stored
 
 
-def test_top_q_is_stable_under_a_permutation_of_tied_rows():
+def test_top_q_with_all_tied_scores_does_not_follow_the_table_order():
+    """All scores tied (LOO, AME, rarity outside every ball): the top 33 % of a table stored
+    kind by kind must be a random third, not the realistic block."""
+    for seed in range(10):
+        chosen = top_q_indices(np.zeros(300), 33, random_state=seed)
+        assert len(chosen) == 99
+        realistic = int((KINDS_IN_BLOCKS[chosen] == "realistic").sum())
+        # hypergeometric: mean 33, sd 3.9; [15, 51] is ±4.6 sd (the index tie-break gave 99)
+        assert 15 <= realistic <= 51, (seed, realistic)
+
+
+def test_top_q_ties_are_reproducible_for_a_seed_and_differ_between_seeds():
+    scores = np.zeros(300)
+    first = top_q_indices(scores, 33, random_state=7)
+    np.testing.assert_array_equal(first, top_q_indices(scores, 33, random_state=7))
+    np.testing.assert_array_equal(first, top_q_indices(scores, 33, random_state=np.random.default_rng(7)))
+    assert set(first) != set(top_q_indices(scores, 33, random_state=8))
+    assert set(first) != set(range(99))
+    legacy = [top_q_indices(scores, 33, random_state=np.random.RandomState(3)) for _ in range(2)]
+    np.testing.assert_array_equal(*legacy)                          # scikit-learn style RandomState too
+
+
+def test_top_q_ties_broken_by_seed_but_strict_order_respected():
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 3, size=200).astype(float)
-    chosen = top_q_indices(scores, 37)
-    assert len(chosen) == 74
-    # every chosen row scores at least as much as every unchosen one
-    unchosen = np.setdiff1d(np.arange(200), chosen)
-    assert scores[chosen].min() >= scores[unchosen].max()
-    # among rows tied at the cut, the lowest indices are chosen
-    cut = scores[chosen].min()
-    tied = np.flatnonzero(scores == cut)
-    assert set(np.intersect1d(chosen, tied)) == set(tied[: len(np.intersect1d(chosen, tied))])
+    chosen_sets = set()
+    for seed in range(5):
+        chosen = top_q_indices(scores, 37, random_state=seed)
+        assert len(chosen) == 74
+        unchosen = np.setdiff1d(np.arange(200), chosen)
+        assert scores[chosen].min() >= scores[unchosen].max()      # every chosen row scores at least as much
+        assert (np.diff(scores[chosen]) <= 0).all()                # best first
+        chosen_sets.add(frozenset(chosen.tolist()))
+    assert len(chosen_sets) > 1                                     # the rows tied at the cut vary with the seed
+    # no tie: the seed changes nothing
+    distinct = rng.permutation(50).astype(float)
+    assert top_q_indices(distinct, 40, random_state=1).tolist() == top_q_indices(distinct, 40, random_state=2).tolist()
+
+
+def test_top_q_selections_are_nested_as_q_grows():
+    """One seed for every q of a ranking (as the train stage does): each top-q set holds the
+    smaller ones, and the best-first lists are prefixes of each other."""
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.random(137), 1)                          # heavy ties
+    scores[rng.choice(137, 9, replace=False)] = np.nan
+    lists = [top_q_indices(scores, q, random_state=42).tolist() for q in range(0, 101, 5)]
+    for smaller, larger in zip(lists, lists[1:]):
+        assert larger[:len(smaller)] == smaller
+    assert sorted(lists[-1]) == list(range(137))
+    by_index = sorted(range(137), key=lambda i: (np.isnan(scores[i]), -np.nan_to_num(scores[i]), i))
+    assert lists[-1] != by_index                                    # within ties: not the row order
+
+
+def test_top_q_ties_among_nan_rank_last_and_bad_random_state_is_refused():
+    scores = np.array([np.nan, 1.0, np.nan, 1.0, 2.0])
+    for seed in range(6):
+        chosen = top_q_indices(scores, 100, random_state=seed).tolist()
+        assert chosen[0] == 4 and set(chosen[1:3]) == {1, 3} and set(chosen[3:]) == {0, 2}
+    with pytest.raises(ValueError, match="random_state"):
+        top_q_indices(scores, 50, random_state="seed")
+    with pytest.raises(ValueError, match="random_state"):
+        top_q_indices(scores, 50, random_state=-1)
 
 
 def test_top_q_ranks_nan_last_and_rejects_bad_q():

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `stages` is a folder of scripts at the repository root, not an installed package
     sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "lineage", "report"]
+STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "select", "lineage", "report"]
 DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "lineage", "report"]
 
 TINY_PARAMS = {
@@ -39,6 +39,9 @@ TINY_PARAMS = {
     "score": {"scores": ["eap", "rarity"], "params": {"eap": {"n_subsets": 4}}},
     "train": {"detectors": ["ssdo", "mlp", "pyod_stack"], "params": {"mlp": {"epochs": 5}},
               "q": [0, 50], "random_state": 0, "device": "cpu"},
+    "select": {"generator": "benchmark_mixture", "validation_fraction": 0.2, "weighting": "minmax", "q": 50,
+               "seeds": [0], "candidates": {"iforest": {"n_estimators": [10, 20]}}, "generator_detector": "iforest",
+               "generator_params": {"n_estimators": 10}, "device": "cpu"},
     "report": {"score": "eap"},
     "fanout": {"runner": "serial", "workers": 1},
 }
@@ -66,6 +69,14 @@ def dvc(repo: Path, *args: str, check: bool = True, timeout: int = 600) -> subpr
 def ran(done: subprocess.CompletedProcess) -> list[str]:
     """The stages that ran (not skipped, not restored from the run cache), in order."""
     return re.findall(r"Running stage '([^']+)'", done.stdout + done.stderr)
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """``git`` in ``repo`` with a fixed identity (commits need one) and no signing."""
+    env = {**_env(), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=repo, env=env, capture_output=True,
+                          text=True, check=True)
 
 
 def write_params(repo: Path, params: dict) -> None:
@@ -271,13 +282,30 @@ def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
     assert row["anomaly_set_path"] == "data/aux/digits/uniform.parquet"
     assert row["anomaly_set_sha256"] == sha256_file(repo / "data/aux/digits/uniform.parquet")
     assert (row["score"], row["q"], row["n_rows"]) == ("eap", 50.0, 126)
+    # which code made each model: the content hash of train's code deps, not a git revision
+    from auxqual.lineage import code_sha256
+    from stages.common import stage_code_deps
+
+    assert "git_rev" not in lineage.columns
+    assert set(lineage["code_sha256"]) == {code_sha256(stage_code_deps("train", repo / "dvc.yaml"), repo)}
+
+    # select (Q3): model selection per score (+ uniform, labelled) and generator selection per score
+    q3 = pd.read_parquet(repo / "results/q3.parquet")
+    assert q3[q3["task"] == "model"]["score"].tolist() == ["eap", "rarity", "uniform", "labelled"]
+    assert q3[q3["task"] == "generator"]["score"].tolist() == ["eap", "rarity"]
+    assert (q3["regret"] >= 0).all() and q3["chosen"].notna().all()
+    assert set(json.loads((repo / "results/q3_metrics.json").read_text())["q3_model_regret"]) == {
+        "eap", "rarity", "uniform", "labelled"}
+    assert list((repo / "models_selected/digits/seed0").glob("*.joblib.lineage.json"))
 
     # report
-    for name in ("q1_scores.png", "q1_ranks.png", "score_distributions.png", "q2_curves.png", "generators.png"):
+    for name in ("q1_scores.png", "q1_ranks.png", "score_distributions.png", "q2_curves.png", "generators.png",
+                 "q3_regret.png", "q3_validation_vs_test.png"):
         assert (repo / "reports" / name).stat().st_size > 5_000
     summary = (repo / "reports/summary.md").read_text()
     assert "## Q1" in summary and "## Q2" in summary and "eap" in summary
     assert "## Q1 comparison" in summary and "| **average rank** |" in summary
+    assert "## Q3" in summary
 
     assert leftovers(repo) == []
 
@@ -297,12 +325,26 @@ def test_dvc_plots_render_from_the_evaluate_outputs(pipeline):
 
 
 @pytest.mark.slow
-def test_forced_repro_leaves_the_lock_file_unchanged(pipeline):
+def test_forced_repro_after_commits_leaves_the_lock_file_unchanged(pipeline):
+    """The normal workflow: run, commit dvc.lock (and everything git tracks), commit again,
+    ``dvc repro -f``: nothing DVC hashes may depend on the commit (the lineage sidecars
+    once held the git revision, so models/ and results/lineage.parquet changed)."""
     repo = pipeline["repo"]
+    with (repo / ".gitignore").open("a") as handle:   # as in the project: byte-code is not committed
+        handle.write("__pycache__/\n")
+    with (repo / "results/.gitignore").open("a") as handle:  # ... nor the wall-clock timings
+        handle.write("/timings/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the pipeline and its dvc.lock")
+    (repo / "NOTES.md").write_text("a later commit\n")
+    git(repo, "add", "NOTES.md")
+    git(repo, "commit", "-q", "-m", "another commit")
+    assert "dvc.lock" in git(repo, "ls-files").stdout.split()
     done = dvc(repo, "repro", "-f")
     assert ran(done) == STAGES
     after = (repo / "dvc.lock").read_text()
     assert after == pipeline["lock"], f"outputs with other bytes: {_changed_outputs(repo, pipeline['lock'], after)}"
+    assert git(repo, "status", "--porcelain").stdout == ""   # dvc.lock, metrics.json, plots/: as committed
 
 
 @pytest.mark.slow

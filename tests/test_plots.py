@@ -111,3 +111,108 @@ def test_plots_module_needs_no_pyplot_and_no_dvc():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- figures that read true
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plotting functions save, in order (captured as they are saved)."""
+    figures = []
+    save = plots._save
+
+    def capture(figure, path):
+        figures.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    return figures
+
+
+def _visible_texts(figure):
+    from matplotlib.text import Text
+
+    return [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_every_text_of_every_figure_is_readable(tables, tmp_path, drawn):
+    _draw_all(tables, tmp_path)
+    assert len(drawn) == 5
+    for figure in drawn:
+        small = sorted({(t.get_text(), t.get_fontsize()) for t in _visible_texts(figure)
+                        if t.get_fontsize() < plots.FONT_SMALL})
+        assert not small, f"text below {plots.FONT_SMALL} pt: {small[:5]}"
+
+
+def _q2_with_noise_and_a_swing() -> pd.DataFrame:
+    """ssdo at 0.9996-1.0 on one generator (noise) and 0.70-0.95 on another (a real swing)."""
+    rows = []
+    for generator, low, high in (("benchmark_mixture", 0.9996, 1.0), ("uniform", 0.70, 0.95)):
+        for score in ("eap", "rarity", "random"):
+            for q in (0, 50, 100):
+                rows += [{"dataset": "digits", "generator": generator, "score": score, "detector": detector,
+                          "q": q, "auroc": low + (high - low) * ((q / 100 + len(score) / 10) % 1)}
+                         for detector in ("ssdo", "mlp")]
+    return pd.DataFrame(rows)
+
+
+def test_q2_panels_of_a_detector_share_one_y_range_with_the_random_reference(tmp_path, drawn):
+    q2 = _q2_with_noise_and_a_swing()
+    plots.q2_curves(q2, tmp_path / "q2.png")
+    axes = np.asarray(drawn[0].axes).reshape(2, 2)   # generators × detectors
+    for column in range(2):
+        limits = {tuple(np.round(ax.get_ylim(), 6)) for ax in axes[:, column]}
+        assert len(limits) == 1, f"detector column {column}: y-ranges {limits}"
+        low, high = limits.pop()
+        assert high - low >= plots.MIN_AUROC_SPAN and low <= q2["auroc"].min() and high >= 1.0
+    for ax in axes.ravel():
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "random selection (reference)" in labels and "eap" in labels
+        assert "q = 0 (no auxiliary anomalies)" in labels
+    for ax in axes[-1]:   # the shared x axis, labelled on the bottom row: q = 0 and q = 100 marked
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks[0].endswith("none") and ticks[-1].endswith("all")
+    # only noise: the axis still spans MIN_AUROC_SPAN, so 0.0004 does not look like a swing
+    plots.q2_curves(q2[q2["generator"] == "benchmark_mixture"], tmp_path / "noise.png")
+    low, high = drawn[1].axes[0].get_ylim()
+    assert high - low >= plots.MIN_AUROC_SPAN
+
+
+def test_q1_ranks_with_one_dataset_is_a_bar_chart_of_auroc(tables, tmp_path, drawn):
+    from auxqual.metrics import q1_comparison
+
+    q1 = tables[0][tables[0]["dataset"] == "digits"]
+    plots.q1_ranks(q1_comparison(q1), tmp_path / "one.png")
+    figure = drawn[0]
+    assert len(figure.axes) == 1 and not figure.axes[0].images     # no rank panel, no heatmap
+    bars = sorted(figure.axes[0].patches, key=lambda bar: bar.get_y())
+    expected = q1.sort_values("auroc", ascending=False)["auroc"].to_numpy()
+    assert np.allclose([bar.get_width() for bar in bars], expected)
+    assert "datasets)" not in figure._suptitle.get_text()
+
+
+def test_q1_heatmap_prints_every_value_legibly(tables, tmp_path, drawn):
+    from auxqual.metrics import q1_comparison
+
+    plots.q1_ranks(q1_comparison(tables[0]), tmp_path / "two.png")
+    heatmap = next(ax for ax in drawn[0].axes if ax.images)
+    cells = [t for t in heatmap.texts]
+    assert len(cells) == 2 * 3 and all(t.get_fontsize() >= plots.FONT_SMALL for t in cells)
+
+
+def test_generator_legend_covers_no_data_and_the_auroc_axis_shows_the_differences(tables, tmp_path, drawn):
+    _, scores, _ = tables
+    q2 = _q2_with_noise_and_a_swing()
+    q2 = q2[q2["score"] != "random"].assign(generator=q2["generator"].replace({"uniform": "local"}))
+    plots.generator_summary(scores[scores["generator"] != "uniform"], q2, tmp_path / "gen.png", score="eap")
+    figure = drawn[0]
+    renderer = figure.canvas.get_renderer()
+    legends = list(figure.legends) + [ax.get_legend() for ax in figure.axes if ax.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in figure.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), "a legend covers a panel"
+    shown = pd.concat([q2[q2["q"] == 0].groupby("detector")["auroc"].mean(),
+                       q2[q2["q"] == 100].groupby(["generator", "detector"])["auroc"].mean()])
+    low, high = figure.axes[1].get_ylim()
+    assert 0.5 < low <= shown.min() and high >= shown.max()   # the values' range, not 0-1

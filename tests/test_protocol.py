@@ -51,6 +51,12 @@ def synthetic(n_normal: int, n_anomaly: int, d: int = 4, seed: int = 0) -> tuple
     return X, np.r_[np.zeros(n_normal, int), np.ones(n_anomaly, int)]
 
 
+def kind_changes(kinds) -> int:
+    """How often the kind changes from one row to the next (2 when the kinds are in blocks)."""
+    kinds = np.asarray(kinds)
+    return int((kinds[1:] != kinds[:-1]).sum())
+
+
 # --------------------------------------------------------------------------- counts
 @pytest.mark.parametrize("A, expected", [
     (176, (88, 5, 83)),     # cardio: f limited by A - t - l = 83 (round(0.48*176) = 84)
@@ -88,7 +94,8 @@ def test_cardio_exact_counts(cardio_split):
     assert split.X_train.shape == (1000 + 5, 21) and split.y_train.dtype == np.int8
     assert split.y_train[:1000].sum() == 0 and split.y_train[1000:].sum() == 5  # normals first
     assert split.X_test.shape == (176, 21) and split.y_test.sum() == 88
-    assert split.aux["kind"].tolist() == [k for k in KINDS for _ in range(83)]
+    assert split.aux["kind"].value_counts().to_dict() == {k: 83 for k in KINDS}
+    assert kind_changes(split.aux["kind"]) > 83  # interleaved (stored in blocks: 2 changes)
     assert list(split.aux.columns) == feature_names(21) + [
         "kind", "generator", "source_dataset", "source_row", "source_label"]
     assert (split.aux["generator"] == "benchmark_mixture").all()
@@ -210,6 +217,24 @@ def test_sources_are_subsampled_and_drawn_stratified():
     split = split_benchmark(X, y, dataset="toy", sources=sources)
     unreal = split.aux[split.aux["kind"] == "unrealistic"]
     assert len(unreal) == 45 and int(unreal["source_label"].sum()) == 18
+
+
+def test_aux_rows_are_stored_in_a_seeded_random_order_with_their_provenance():
+    """Row order carries no meaning: the kinds interleave (a position-based tie-break would
+    otherwise pick one kind), the order is fixed by the seed, and each row keeps its provenance."""
+    X, y = synthetic(400, 100)                       # f = 45: 135 auxiliary rows
+    sources = {"a": synthetic(300, 20, d=3, seed=1), "b": synthetic(300, 20, d=9, seed=2)}
+    split = split_benchmark(X, y, dataset="toy", sources=sources, random_state=3)
+    kinds = split.aux["kind"].to_numpy()
+    assert kind_changes(kinds) > 45                  # a random order gives about 90
+    for third in np.array_split(kinds, 3):           # every third of the table holds every kind
+        assert set(third) == set(KINDS)
+    assert split.aux.equals(split_benchmark(X, y, dataset="toy", sources=sources, random_state=3).aux)
+    own = split.aux[split.aux["kind"] != "unrealistic"]
+    rows = own["source_row"].to_numpy()
+    np.testing.assert_allclose(own[feature_names(4)].to_numpy(), (X[rows] - split.mean_) / split.scale_)
+    np.testing.assert_array_equal(own["source_label"].to_numpy(), y[rows])
+    np.testing.assert_array_equal(own["kind"] == "realistic", y[rows] == 1)
 
 
 def test_train_normals_are_capped():

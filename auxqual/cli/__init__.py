@@ -1,18 +1,20 @@
 """The ``auxqual`` command: one sub-command per module (score, generate, lineage).
 
-A ``ValueError`` raised by the library (bad file, column, parameter) is printed
-as ``auxqual: error: …`` and exits with code 2, like argparse's own errors.
+A ``ValueError`` raised by the library (bad file, column, parameter), an ``OSError``
+(a path that cannot be read or written) or a ``MemoryError`` is printed as one line
+``auxqual: error: …`` and exits with code 2, like argparse's own errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from auxqual.cli import generate, lineage, score
+from auxqual.cli import generate, lineage, score, select
 
-SUBCOMMANDS = (score, generate, lineage)
+SUBCOMMANDS = (score, generate, lineage, select)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,14 +29,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``auxqual`` console script."""
+    """Entry point of the ``auxqual`` console script.
+
+    A user's error is one line on stderr and exit code 2, never a traceback: bad input
+    (``ValueError``), a path that cannot be read or written (``OSError``), too little
+    memory (``MemoryError``). When the reader of stdout goes away (``auxqual lineage |
+    head``) the command stops quietly with code 2.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except ValueError as error:
-        print(f"auxqual: error: {error}", file=sys.stderr)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
         return 2
+    except (ValueError, OSError, MemoryError) as error:
+        print(f"auxqual: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line; an ``OSError`` as ``path: reason``."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    elif isinstance(error, MemoryError):
+        text = f"out of memory ({error or 'no details'})"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that the final flush at exit cannot fail again
+    (the recipe of the Python docs for SIGPIPE / BrokenPipeError)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured)
+        pass
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
     auxqual generate --generator local --data train.npz --n 1000 --out aux.parquet \
         [--seed 0] [--param alpha=5] [--source other.npz]
 
+``--out`` ending in ``.csv`` writes CSV, ``.parquet`` Parquet; any other suffix, a folder or
+an input file is refused.
+
 ``--param key=value`` may repeat; a value is read as JSON when it parses (``5``, ``0.1``,
 ``true``, ``null``) and as a string otherwise (``kind=borderline-2``). ``--source`` names the
 other dataset for ``outlier_exposure`` (once) and the other datasets for ``benchmark_mixture``
@@ -19,20 +22,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+from auxqual.cli.checks import check_memory, check_output, note_dropped
 from auxqual.generators import GENERATOR_NAMES, make
-from auxqual.io import load_dataset, write_parquet
+from auxqual.io import load_dataset, load_named_dataset, write_csv, write_parquet
 
 BENCHMARK = "benchmark_mixture"
 OUTLIER_EXPOSURE = "outlier_exposure"
+WRITERS = {".parquet": write_parquet, ".csv": write_csv}  # --out suffix -> writer
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``generate`` sub-command; it sets ``func=run``."""
     names = ", ".join(GENERATOR_NAMES)
     parser = subparsers.add_parser(
-        "generate", help="make auxiliary anomalies with a generator and write them to Parquet",
-        description=f"Make auxiliary anomalies and write them, with their provenance, to Parquet. "
-                    f"Generators: {names}.",
+        "generate", help="make auxiliary anomalies with a generator and write them to Parquet or CSV",
+        description=f"Make auxiliary anomalies and write them, with their provenance, to Parquet or CSV. "
+                    f"Non-numeric columns of --data are not features: they are left out and named on "
+                    f"stderr. Generators: {names}.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", required=True, choices=GENERATOR_NAMES, metavar="NAME",
                         help=f"one of: {names}")
@@ -41,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              f"for {BENCHMARK} the full labelled dataset")
     parser.add_argument("--n", type=int, default=None, metavar="N",
                         help=f"number of rows to make (required, except for {BENCHMARK})")
-    parser.add_argument("--out", required=True, metavar="FILE.parquet", help="output Parquet file")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="output file, written as Parquet (.parquet) or CSV (.csv) by its suffix; "
+                             "never one of the input files")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a generator parameter; repeat for several")
@@ -66,14 +74,23 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate and write the table; returns 0. Raises ``ValueError`` on bad input."""
+    """Generate and write the table; returns 0. Raises ``ValueError`` on bad input.
+
+    Checked before generating: ``--out`` (a .parquet or .csv file that is none of the
+    inputs, in a folder that can be written) and that ``--n`` rows fit in memory.
+    """
+    out = Path(args.out)
+    check_output(out, {"--data": [args.data], "--source": args.source}, tuple(WRITERS))
     params = parse_params(args.param)
-    X, y = load_dataset(args.data, require_labels=args.generator == BENCHMARK)
+    data = load_named_dataset(args.data, require_labels=args.generator == BENCHMARK)
+    note_dropped(data, str(args.data))
+    if args.n is not None and args.n > 0:
+        check_memory(args.n, data.X.shape[1], "--n")
     if args.generator == BENCHMARK:
-        frame = _benchmark(args, params, X, y)
+        frame = _benchmark(args, params, data.X, data.y)
     else:
-        frame = _plain(args, params, X, y)
-    write_parquet(frame, args.out)
+        frame = _plain(args, params, data.X, data.y)
+    WRITERS[out.suffix.lower()](frame, out)
     return 0
 
 

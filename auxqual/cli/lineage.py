@@ -77,6 +77,8 @@ def load_table(table_path: Path, models_dir: Path) -> pd.DataFrame:
             table = pd.read_parquet(table_path)
         except Exception as error:  # pyarrow raises many types for a bad file
             raise ValueError(f"{table_path}: cannot read the lineage table ({error})") from error
+        if "git_rev" in table.columns and "code_sha256" not in table.columns:  # written before code_sha256
+            table = table.drop(columns="git_rev").assign(code_sha256=None)
         missing = [c for c in lineage.TABLE_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"{table_path}: not a lineage table (missing columns {missing})")
@@ -104,7 +106,9 @@ def _heading(args: argparse.Namespace, frame: pd.DataFrame) -> str:
     if args.model:
         models = frame["model_path"].unique().tolist()
         sha = frame["model_sha256"].iloc[0][:SHORT] if len(frame) else "?"
-        return f"model {', '.join(models)} (sha256 {sha}…): {len(frame)} auxiliary set record(s)"
+        codes = sorted({c[:SHORT] + "…" for c in frame["code_sha256"] if isinstance(c, str)}) or ["unknown"]
+        return (f"model {', '.join(models)} (sha256 {sha}…, made by code sha256 {', '.join(codes)}): "
+                f"{len(frame)} auxiliary set record(s)")
     if args.anomaly_set:
         sets = ", ".join(f"{p} (sha256 {h[:SHORT]}…)" for p, h in
                          frame[["anomaly_set_path", "anomaly_set_sha256"]].drop_duplicates().itertuples(index=False))

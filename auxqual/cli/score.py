@@ -6,9 +6,12 @@ import argparse
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from auxqual.io import load_dataset, load_features, write_parquet
+from auxqual.cli.checks import (align_columns, check_finite_scores, check_magnitude, check_output,
+                                note_dropped)
+from auxqual.io import Dataset, load_named_dataset, write_parquet
 from auxqual.quality import make_scorer, score_with_std, scorer_names
 
 
@@ -20,7 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=("Fit a quality score on a training set (normals + labelled anomalies, label "
                      "column/array 'y': 1 = anomaly, 0 = normal) and score every row of an auxiliary "
                      "anomaly file. Files: .npz (arrays X, y), .csv or .parquet (feature columns, "
-                     f"plus 'y' in the training file). Methods: {names}."),
+                     "plus 'y' in the training file). Columns of two named files (.csv, .parquet) are "
+                     "matched by name (a missing or extra name is an error); .npz columns by position. "
+                     "Non-numeric columns are not features: they are left out and named on stderr. "
+                     "Values with |x| > 1e150 and NaN/inf scores are errors (exit 2); --out may not be "
+                     f"an input. Methods: {names}."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="training data with labels")
     parser.add_argument("--aux", required=True, type=Path, help="auxiliary anomalies (labels ignored)")
@@ -36,16 +43,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score ``args.aux`` and write ``args.out`` atomically; nothing is written on error."""
-    if args.out.suffix != ".parquet":
-        raise ValueError(f"--out {args.out}: expected a .parquet path")
-    X_train, y_train = load_dataset(args.train)
-    X_aux = load_features(args.aux)
-    if X_aux.shape[1] != X_train.shape[1]:
-        raise ValueError(f"{args.aux}: has {X_aux.shape[1]} features but {args.train} has {X_train.shape[1]}")
+    """Score ``args.aux`` and write ``args.out`` atomically; nothing is written on error.
+
+    Everything that can be checked before the fit is: the output path, the method and
+    its parameters, the inputs' columns and magnitudes.
+    """
+    check_output(args.out, {"--train": [args.train], "--aux": [args.aux]}, (".parquet",))
     scorer = make_scorer(args.method, **_method_params(args))
-    scorer.fit(X_train, y_train)
-    score, std = score_with_std(scorer, X_aux)
+    train = load_named_dataset(args.train)
+    aux = load_named_dataset(args.aux, require_labels=False)
+    for data, path in ((train, args.train), (aux, args.aux)):
+        note_dropped(data, str(path))
+        check_magnitude(data.X, str(path))
+    X_aux = align_columns(train, aux, str(args.train), str(args.aux))
+    score, std = _fit_and_score(args, scorer, train, X_aux)
     frame = pd.DataFrame({"row": range(X_aux.shape[0]), "score": score})
     if std is not None:
         frame["score_std"] = std
@@ -54,9 +65,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_and_score(args: argparse.Namespace, scorer: object, train: Dataset, X_aux: np.ndarray):
+    """``(score, std)`` of ``scorer`` fitted on ``train``; a parameter of the wrong type that
+    only the fit finds, and NaN or infinite scores, are ``ValueError``s."""
+    try:
+        scorer.fit(train.X, train.y)
+        score, std = score_with_std(scorer, X_aux)
+    except TypeError as error:  # e.g. a str where a number is needed, found by the fit
+        raise ValueError(f"--method {args.method}: a parameter has the wrong type ({error}); "
+                         f"given: {' '.join(args.param) or 'no --param'}") from error
+    check_finite_scores(score, f"--method {args.method} on {args.aux}")
+    if std is not None:
+        check_finite_scores(std, f"--method {args.method} on {args.aux} (score_std)")
+    return score, std
+
+
 def _method_params(args: argparse.Namespace) -> dict[str, object]:
     """Parameters for the method: --param pairs, plus seed/device/progress where it takes them."""
     params = dict(_parse_param(item) for item in args.param)
+    _check_param_types(args.method, params)
     accepted = _accepted_params(args.method)
     if args.seed is not None:
         params["random_state"] = args.seed
@@ -71,6 +98,23 @@ def _accepted_params(method: str) -> set[str]:
 
     cls = _all_scorers().get(method)
     return set(inspect.signature(cls.__init__).parameters) if cls is not None else set()
+
+
+def _check_param_types(method: str, params: dict[str, object]) -> None:
+    """Refuse text where the method's default is a number or a bool (``n_subsets=abc``),
+    naming the parameter, before anything is fitted."""
+    from auxqual.quality.registry import _all_scorers
+
+    cls = _all_scorers().get(method)
+    if cls is None:
+        return
+    for key, value in params.items():
+        parameter = inspect.signature(cls.__init__).parameters.get(key)
+        default = None if parameter is None else parameter.default
+        takes_text = parameter is not None and "str" in str(parameter.annotation)
+        if isinstance(value, str) and isinstance(default, (bool, int, float)) and not takes_text:
+            raise ValueError(f"--param {key}={value}: {method} expects a number or bool like its "
+                             f"default {key}={default!r}, not text")
 
 
 def _parse_param(item: str) -> tuple[str, object]:

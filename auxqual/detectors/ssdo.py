@@ -24,6 +24,7 @@ import math
 import numpy as np
 import torch
 from scipy.stats import hmean
+from sklearn.base import clone
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.device import pick_device
@@ -45,7 +46,9 @@ class SSDO:
         Weight of the label-propagation term against the prior (2.3).
     prior : object with ``fit`` and ``prior`` / ``predict_proba``, optional
         The unsupervised prior; default :class:`IsolationForestPrior` (PyOD
-        ``IForest(random_state=1)``, linear probabilities).
+        ``IForest(random_state=1)``, linear probabilities). ``fit`` fits a copy
+        (``sklearn.base.clone``, else a deep copy) in ``prior_``; the object passed
+        in is left untouched, so several SSDOs may share it.
     squash : bool
         Map the posterior to a probability with anomatools' ``SquashScaler``
         (``predict_proba``); without it ``predict_proba`` returns ``z`` clipped.
@@ -84,7 +87,9 @@ class SSDO:
             raise ValueError(f"SSDO needs more than k={self.k} training rows, got {X.shape[0]}")
         self.n_features_in_ = X.shape[1]
         self.device_ = pick_device(self.device)
-        self.prior_ = (self.prior if self.prior is not None else IsolationForestPrior())
+        # a copy: fitting the object passed in would change every other SSDO sharing it
+        self.prior_ = (clone(self.prior, safe=False) if self.prior is not None
+                       else IsolationForestPrior(device=str(self.device_)))
         self.prior_.fit(X)
         self.X_train_ = as_tensor(X, self.device_)
         self.is_anomaly_ = torch.as_tensor(

@@ -5,8 +5,9 @@ takes the FULL labelled dataset ``(X, y)`` (not a training set) and the other da
 ``sources=``, and delegates to :func:`auxqual.protocol.split_benchmark`. Its rows are therefore
 standardised with the protocol's training mean and scale; the whole split (train, test, aux) is
 kept in ``split_`` after a call. ``n_samples=None`` gives the protocol's counts (``3·f`` rows);
-a number must be a multiple of 3 and at most ``3·f``, and takes that many rows of each kind at
-random (in table order).
+a number must be a multiple of 3 and at most ``3·f``, and takes ``n_samples / 3`` rows of each
+kind at random, kept in table order (the protocol's random row order: kinds interleaved, never
+in blocks).
 """
 
 from __future__ import annotations
@@ -71,6 +72,6 @@ class BenchmarkMixture(BaseGenerator):
                              f"{available} (3·f for {self.dataset}), got {n}")
         rng = np.random.default_rng([seed, 1])
         kinds = split.aux["kind"].to_numpy()
-        keep = np.concatenate([np.sort(rng.choice(np.flatnonzero(kinds == kind), size=n // 3, replace=False))
-                               for kind in KINDS])
+        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(kinds == kind), size=n // 3, replace=False)
+                                       for kind in KINDS]))
         return split.aux.iloc[keep].reset_index(drop=True)

@@ -23,7 +23,6 @@ fit serves many auxiliary sets.
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,12 +30,12 @@ from functools import partial
 
 import numpy as np
 import torch
-from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky import ProcessPoolExecutor
 from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO
-from auxqual.device import pick_device, torch_threads
+from auxqual.device import pick_device, processes_allowed, torch_threads
 from auxqual.distances import SelfDistances, as_tensor
 from auxqual.io import check_features, check_labels
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
@@ -111,7 +110,7 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, mask: np.ndarray, settings: _Subse
             return _SubsetModel(None, None, max(n_t - 1, 0), n_t)
         device = torch.device(settings.device)
         detector = SSDO(k=settings.ssdo_k, alpha=settings.alpha, contamination=settings.contamination,
-                        prior=IsolationForestPrior(random_state=settings.prior_random_state),
+                        prior=IsolationForestPrior(random_state=settings.prior_random_state, device=settings.device),
                         device=device, block_elements=settings.block_elements)
         detector.fit(X[mask], y[mask])
         normals = as_tensor(X[normal_rows], device)
@@ -123,9 +122,40 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, mask: np.ndarray, settings: _Subse
         return _SubsetModel(detector, cover, k, n_t)
 
 
+def _fit_in_processes(fit, masks: np.ndarray, workers: int, bar: tqdm) -> list[_SubsetModel]:
+    """``fit`` of every mask, in order: ``workers`` processes take masks from the front
+    while this process works from the back, so the workers' start-up time is not lost.
+
+    The pool is EAP's own and is shut down before returning. It is never loky's
+    process-wide reusable executor: joblib's ``Parallel(backend="loky")`` reuses that
+    one too and fails on an executor it did not create (``'_ReusablePoolExecutor'
+    object has no attribute '_temp_folder_manager'``), so a baseline fitted after EAP
+    in the same process would crash.
+    """
+    executor = ProcessPoolExecutor(max_workers=workers)
+    futures = [executor.submit(fit, mask) for mask in masks]
+    try:
+        results: list[_SubsetModel | None] = [None] * len(masks)
+        for index in reversed(range(len(masks))):
+            if not futures[index].cancel():
+                break  # the workers hold this one and every one before it
+            results[index] = _tick(bar, fit(masks[index]))
+        for index, future in enumerate(futures):
+            if results[index] is None:
+                results[index] = _tick(bar, future.result())
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        executor.shutdown(wait=True, kill_workers=True)
+        raise
+    executor.shutdown(wait=True)
+    return results
+
+
 def _processes_allowed() -> bool:
-    """False where joblib's process pools are turned off (nested inside a worker)."""
-    return os.environ.get("JOBLIB_MULTIPROCESSING", "1") != "0"
+    """False inside a daemonic worker (a Dask worker) or where joblib's process pools are
+    turned off (nested inside the pipeline's own workers): see :func:`processes_allowed`."""
+    return processes_allowed()
 
 
 def _tick(bar: tqdm, item):
@@ -258,8 +288,9 @@ class EAP:
         Python overhead (the GIL), so threads would not use the other cores. This
         process works from the end of the list while the workers start up and take
         subsets from the front, so their start-up time is not lost. On a GPU, or
-        where joblib's process pools are turned off (``JOBLIB_MULTIPROCESSING=0``, as
-        inside the pipeline's own worker processes), threads share the subsets.
+        where this process may not start processes (a daemonic Dask worker, or
+        ``JOBLIB_MULTIPROCESSING=0`` as inside the pipeline's own worker processes),
+        threads share the subsets; the results are the same.
         """
         masks = self.subset_masks_
         fit = partial(_fit_subset, X, y, settings=settings, torch_threads_in_worker=1)
@@ -270,17 +301,7 @@ class EAP:
             if self.device_.type != "cpu" or not _processes_allowed():  # one GPU, or inside a worker
                 with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
                     return [_tick(bar, model) for model in pool.map(fit, masks)]
-            executor = get_reusable_executor(max_workers=self.n_jobs - 1)
-            futures = [executor.submit(fit, mask) for mask in masks]
-            results: list[_SubsetModel | None] = [None] * len(masks)
-            for index in reversed(range(len(masks))):
-                if not futures[index].cancel():
-                    break  # the workers hold this one and every one before it
-                results[index] = _tick(bar, fit(masks[index]))
-            for index, future in enumerate(futures):
-                if results[index] is None:
-                    results[index] = _tick(bar, future.result())
-            return results
+            return _fit_in_processes(fit, masks, self.n_jobs - 1, bar)
         finally:
             bar.close()
 

@@ -107,19 +107,41 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
         np.divide(design, std, out=design, where=std > 0)
         design[:, std == 0] = 0.0
         target -= target.mean()
+        failures = 0
         if np.allclose(target, 0.0):
             coef = np.zeros(n + l)   # every coalition is worth the same: no effect to estimate
         else:
-            model = LassoCV(alphas=self.n_alphas, cv=self.cv, max_iter=self.max_iter, tol=self.tol,
-                            random_state=self.random_state)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(design, target)
+            model, failures = self._fit_lasso(design, target)
             coef = model.coef_
             self.lasso_alpha_ = float(model.alpha_)
         self.game_ = "adapted"
         self.utility_ = self._utility_name(utility)
         self.budget_ = {"rates": [float(r) for r in np.asarray(self.rates)],
                         "n_subsets_per_rate": self.n_subsets_per_rate,
-                        "aux_per_subset": per, "regression_rows": rows, "fits": utility.n_evaluations}
+                        "aux_per_subset": per, "regression_rows": rows, "fits": utility.n_evaluations,
+                        "convergence_failures": failures}
         return coef[n:].copy()
+
+    def _fit_lasso(self, design: np.ndarray, target: np.ndarray) -> tuple[LassoCV, int]:
+        """LassoCV on the regression rows, and how many of its coordinate-descent fits (over
+        folds and the alpha path) stopped at ``max_iter`` above ``tol``.
+
+        scikit-learn warns once per such fit; those warnings are counted (in ``budget_``) and
+        summed up in one ``ConvergenceWarning``, other warnings pass through unchanged.
+        """
+        model = LassoCV(alphas=self.n_alphas, cv=self.cv, max_iter=self.max_iter, tol=self.tol,
+                        random_state=self.random_state)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(design, target)
+        failures = 0
+        for warning in caught:
+            if issubclass(warning.category, ConvergenceWarning):
+                failures += 1
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if failures:
+            warnings.warn(f"AME: {failures} of LassoCV's coordinate-descent fits did not converge "
+                          f"(max_iter={self.max_iter}, tol={self.tol:g}); the coefficients may be inexact",
+                          ConvergenceWarning, stacklevel=3)
+        return model, failures

@@ -37,6 +37,7 @@ import numpy as np
 import ot
 from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from auxqual.quality.baselines._base import BaselineEstimator, check_int, check_real
@@ -117,12 +118,14 @@ class LAVA(BaselineEstimator):
         if self.reg == 0.0:
             _, log = ot.emd(a, b, C, log=True, numItermax=1_000_000,
                             potentials_init=None if warm is None else warm)
+            self.budget_["ot_unconverged"] += bool(log.get("warning"))
             return np.asarray(log["u"]), np.asarray(log["v"])
         if warm is not None:
             # re-balance the rows for this cost: every row's plan then sums to its mass, so no row
             # of the stabilised kernel underflows to zero
             warm = (self._c_transform(C, warm[1], a), warm[1])
         with warnings.catch_warnings():
+            # POT's own warnings (no convergence, overflow) are counted in budget_ instead
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             _, log = ot.sinkhorn(a, b, C, self.reg, method="sinkhorn_stabilized", log=True,
@@ -130,10 +133,25 @@ class LAVA(BaselineEstimator):
             f, g = np.asarray(log["alpha"]), np.asarray(log["beta"])
             if not (np.isfinite(f).all() and np.isfinite(g).all()):
                 # the stabilised iterations can overflow on hard problems: the log-domain solver cannot
+                self.budget_["solver_fallbacks"] += 1
                 _, log = ot.sinkhorn(a, b, C, self.reg, method="sinkhorn_log", log=True,
                                      numItermax=self.max_iter, stopThr=self.tol)
                 f, g = self.reg * np.asarray(log["log_u"]), self.reg * np.asarray(log["log_v"])
+        error = float(log["err"][-1]) if log["err"] else np.inf
+        self.budget_["ot_unconverged"] += not error <= self.tol
+        self._max_marginal_error = max(self._max_marginal_error, error)
         return f, g
+
+    def _warn_about_solves(self) -> None:
+        """Say when a Sinkhorn solve fell back to the log-domain solver: the values then come
+        from a different (slower, overflow-free) iteration, which a reader should know."""
+        fallbacks = self.budget_["solver_fallbacks"]
+        if fallbacks:
+            warnings.warn(f"LAVA: {fallbacks} of {self.budget_['ot_solves']} Sinkhorn solves overflowed in the "
+                          f"stabilised solver and were re-solved in the log domain (reg={self.reg:g}); "
+                          f"{self.budget_['ot_unconverged']} solve(s) stopped at max_iter={self.max_iter} above "
+                          f"tol={self.tol:g} (largest marginal error {self._max_marginal_error:.2g})",
+                          ConvergenceWarning, stacklevel=2)
 
     def _c_transform(self, C_rows: np.ndarray, g: np.ndarray, mass: float | np.ndarray) -> np.ndarray:
         """Potential of source rows (cost rows ``C_rows``, masses ``mass``) given the target
@@ -145,12 +163,22 @@ class LAVA(BaselineEstimator):
 
     # ------------------------------------------------------------------ values
     def _values(self, X_aux: np.ndarray) -> np.ndarray:
-        X, y = self.X_train_, self.y_train_
-        n, l = X.shape[0], X_aux.shape[0]
+        """The values, with what the solves cost and where they fell short in ``budget_``
+        (``solver_fallbacks``: overflowed stabilised solves re-solved in the log domain;
+        ``ot_unconverged``: solves that stopped at ``max_iter`` above ``tol``)."""
         self.game_ = self.game
         self.utility_ = (f"label-aware OT distance (reg={self.reg:g}) of train ∪ aux to train"
                          + (" (exact re-solve)" if self.exact else " (fast path)"))
-        self.budget_ = {"ot_solves": 1, "reg": float(self.reg), "fits": 0}
+        self.budget_ = {"ot_solves": 1, "reg": float(self.reg), "fits": 0, "solver_fallbacks": 0,
+                        "ot_unconverged": 0}
+        self._max_marginal_error = 0.0
+        values = self._solved_values(X_aux)
+        self._warn_about_solves()
+        return values
+
+    def _solved_values(self, X_aux: np.ndarray) -> np.ndarray:
+        X, y = self.X_train_, self.y_train_
+        n, l = X.shape[0], X_aux.shape[0]
         b = np.full(n, 1.0 / n)
         if self.game == "textbook":
             X_src = np.vstack([X, X_aux])

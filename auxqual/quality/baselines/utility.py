@@ -62,7 +62,9 @@ evaluation rows once
 (``O((n + l)²)`` memory: 25 MB for 1000 + 750 rows). A fast-path coalition costs one
 isolation-forest fit (about 0.1 s, the dominant term) plus ``O((n + l)·|S|)`` kernel work.
 Independent coalitions run in ``n_jobs`` worker processes (joblib ``loky``; the forest's fit is
-bound by Python overhead, so threads would not use a second core). Results are cached by
+bound by Python overhead, so threads would not use a second core); in this process, with the
+same results, where processes may not be started (``auxqual.device.processes_allowed``: a
+daemonic Dask worker). Results are cached by
 coalition (an LRU of ``cache_size`` entries), so repeated coalitions cost nothing.
 """
 
@@ -82,7 +84,7 @@ from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import LOG_HALF, SSDO, harmonic_bandwidth, posterior, squash_percentile
-from auxqual.device import torch_threads
+from auxqual.device import processes_allowed, torch_threads
 
 METRICS = ("f1", "auroc")
 GAMES = ("adapted", "textbook")
@@ -471,7 +473,7 @@ class CoalitionUtility:
             n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
         bar = tqdm(total=len(jobs), desc=desc, unit="fit", disable=not self.progress, leave=False)
         try:
-            if n_jobs <= 1 or len(jobs) <= 1:
+            if n_jobs <= 1 or len(jobs) <= 1 or not processes_allowed():  # e.g. inside a Dask worker
                 out = []
                 for job in jobs:
                     out.extend(_run_chunk(self._state, [job], kind))

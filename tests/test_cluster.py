@@ -1,0 +1,251 @@
+"""The pipeline on a Dask cluster of separate processes, as a user scaling out runs it.
+
+A real ``dask scheduler`` and two ``dask worker`` processes (``flows.cluster``: the README's
+commands, bound to 127.0.0.1), started in a copy of the repository from the project's
+environment with nothing else set (no ``PYTHONPATH``, no joblib variables), run the whole
+pipeline of a small config through ``python -m flows.pipeline --set fanout.runner=dask``;
+every file must be byte-identical to a serial ``dvc repro`` of the same config. Then the
+failures: a bad parameter only a worker sees, a scheduler that cannot import the project
+(the stage and the benchmark flow's failures.csv must give the real cause in one line), and
+a worker killed in the middle of a cell. A ``LocalCluster`` would hide all of these: its
+workers inherit this process's ``sys.path`` and modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="auxqual-prefect-home-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from test_pipeline_dvc import dvc, make_repo  # noqa: E402  (the pipeline tests' repository helper)
+
+from flows.cluster import dask_cluster  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NOT_COMPARED = ("params.yaml", "results/timings/")  # fanout.runner differs; wall-clock times (not DVC outputs)
+FANOUT_STAGES = ("generate", "score", "train", "select")
+
+
+def small_params() -> dict:
+    """The repository's params.yaml on a small config: the embedded digits data, two
+    generators, EAP (its subsets fitted in processes when serial, on threads in a Dask
+    worker), a cheap ablation and a coalition baseline (joblib processes when serial),
+    SSDO, one selection seed."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(path="data/default", datasets=["digits"])
+    params["prepare"].update(max_train_normals=200)
+    params["generate"].update(generators=["benchmark_mixture", "uniform"], params={}, n_samples=None)
+    params["score"].update(scores=["eap", "rarity", "banzhaf"], dataset_params={},
+                           params={"eap": {"n_subsets": 4, "n_jobs": 2}, "banzhaf": {"n_masks": 6, "n_jobs": 2}})
+    params["train"].update(detectors=["ssdo"], params={}, q=[0, 50], device="cpu")
+    params["select"].update(seeds=[0], candidates={"iforest": {"n_estimators": [10, 20]}, "ssdo": {"k": [5]}})
+    params["report"]["score"] = "eap"
+    params["fanout"] = {"runner": "serial", "address": None, "workers": 1}
+    return params
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A user's shell in the project's environment: the venv on PATH, nothing that makes
+    the project importable or changes joblib, no Prefect API (each run starts its own)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "PYTHONPATH" and not k.startswith(("JOBLIB", "AUXQUAL_", "PREFECT_API"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.update(extra)
+    return env
+
+
+def files_of(repo: Path) -> dict[str, str]:
+    """sha256 of every file of a repository but DVC's and git's own folders."""
+    out = {}
+    for path in sorted(repo.rglob("*")):
+        rel = path.relative_to(repo).as_posix()
+        if path.is_file() and not rel.startswith((".dvc/", ".git/")) and "__pycache__" not in rel:
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("ERROR in stage")]
+
+
+def run_stage(repo: Path, stage: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=repo, env=user_env(**env),
+                          capture_output=True, text=True, timeout=300)
+
+
+def edit_params(repo: Path, edit) -> str:
+    """Apply ``edit`` to ``repo``'s params.yaml; return the previous text."""
+    before = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(before)
+    edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return before
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    params = small_params()
+    return {"serial": make_repo(tmp_path_factory.mktemp("serial"), params),
+            "cluster": make_repo(tmp_path_factory.mktemp("cluster"), params)}
+
+
+@pytest.fixture(scope="module")
+def cluster(repos):
+    with dask_cluster(repos["cluster"], workers=2, env=user_env()) as running:
+        yield running
+
+
+# --------------------------------------------------------------------------- the whole pipeline
+def test_the_cluster_listens_on_the_chosen_interface_only(cluster):
+    import psutil
+
+    processes = [psutil.Process(p.pid) for p in [cluster.scheduler, *cluster.workers]]
+    processes += [child for process in processes for child in process.children(recursive=True)]
+    listening = {(c.laddr.ip, c.laddr.port) for p in processes for c in p.net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN}
+    assert len(listening) >= 3  # the scheduler, a nanny and a worker at least
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+
+
+def test_the_pipeline_on_an_external_cluster_gives_the_serial_bytes(repos, cluster):
+    serial, clustered = repos["serial"], repos["cluster"]
+    dvc(serial, "repro")
+    done = subprocess.run([sys.executable, "-m", "flows.pipeline", "--set", "fanout.runner=dask"], cwd=clustered,
+                          env=user_env(AUXQUAL_DASK_ADDRESS=cluster.address), capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+
+    from distributed import Client
+
+    with Client(cluster.address, timeout=30) as client:  # the cells ran in the workers, not in the stages
+        imported = client.run(lambda: sorted(name for name in sys.modules if name.startswith("stages.")))
+    assert {f"stages.{stage}" for stage in FANOUT_STAGES} <= set().union(*imported.values())
+
+    left, right = files_of(serial), files_of(clustered)
+    assert left.keys() == right.keys()
+    differ = sorted(path for path in left if left[path] != right[path])
+    assert [path for path in differ if not path.startswith(NOT_COMPARED)] == []
+    assert "dvc.lock" in left and len([p for p in left if p.startswith("models/")]) >= 8
+    params = {name: yaml.safe_load((repo / "params.yaml").read_text()) for name, repo in repos.items()}
+    assert params["cluster"]["fanout"]["runner"] == "dask"
+    params["cluster"]["fanout"]["runner"] = "serial"
+    assert params["cluster"] == params["serial"]
+
+
+# --------------------------------------------------------------------------- failures
+def test_a_bad_parameter_seen_only_by_a_worker_fails_the_stage_in_the_serial_line(repos, cluster):
+    repo = repos["cluster"]
+    before = edit_params(repo, lambda p: p["train"]["params"].update(ssdo={"nosuch": 1}))
+    try:
+        on_cluster = run_stage(repo, "train", AUXQUAL_DASK_ADDRESS=cluster.address)
+        edit_params(repo, lambda p: p["fanout"].update(runner="serial"))
+        serial = run_stage(repo, "train")
+    finally:
+        (repo / "params.yaml").write_text(before)
+    assert "runner=dask" in on_cluster.stderr and "runner=serial" in serial.stderr
+    assert (on_cluster.returncode, serial.returncode) == (2, 2)
+    assert len(error_lines(on_cluster.stderr)) == 1, on_cluster.stderr[-3000:]
+    assert error_lines(on_cluster.stderr) == error_lines(serial.stderr)
+    assert "unknown parameter(s) ['nosuch']" in error_lines(on_cluster.stderr)[0]
+    assert "Traceback" not in on_cluster.stderr
+
+
+@pytest.fixture(scope="module")
+def blind_scheduler(repos, tmp_path_factory):
+    """A scheduler whose environment lacks the project (it cannot import ``stages`` or
+    ``flows``): the graph it is sent cannot be unpickled there. No worker is needed."""
+    preload = tmp_path_factory.mktemp("preload") / "hide_project.py"
+    preload.write_text("import sys\nsys.modules['stages'] = None\nsys.modules['flows'] = None\n")
+    with dask_cluster(repos["cluster"], workers=0, env=user_env(), preload=str(preload)) as running:
+        yield running
+
+
+def test_a_scheduler_that_cannot_import_the_project_fails_the_stage_with_the_cause(repos, blind_scheduler):
+    done = run_stage(repos["cluster"], "generate", AUXQUAL_DASK_ADDRESS=blind_scheduler.address)
+    assert done.returncode == 2
+    lines = error_lines(done.stderr)
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert f"failed on the Dask scheduler at {blind_scheduler.address}" in lines[0]
+    assert "ImportError: import of stages halted" in lines[0]  # the cause, not only "could not deserialize"
+    assert "Traceback" not in done.stderr
+
+
+def test_the_benchmark_flow_writes_the_schedulers_cause_to_failures_csv(repos, blind_scheduler, tmp_path):
+    repo = repos["cluster"]
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, "-m", "flows.benchmark", "--folder", str(repo / "data/default"),
+                           "--datasets", "digits", "--source", str(repo), "--out", str(out), "--runner", "dask",
+                           "--address", blind_scheduler.address], cwd=repo, env=user_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1  # every dataset failed: the run fails, after writing its tables
+    failures = pd.read_csv(out / "failures.csv")
+    assert failures["dataset"].tolist() == ["digits"]
+    message = failures["error"].iloc[0]
+    assert "ImportError: import of flows halted" in message and "\n" not in message
+    assert "PENDING" not in message and "ImportError: import of flows halted" in done.stderr
+
+
+# --------------------------------------------------------------------------- worker loss
+def hold_first_attempt(cell: dict) -> dict:
+    """Cell 0's first attempt says where it runs (a file named by its pid) and waits for
+    ``release``; any later attempt of it (on another worker) and every other cell runs
+    at once. The result depends on the cell only."""
+    folder = Path(cell["folder"])
+    if cell["n"] == 0:
+        earlier = list(folder.glob("started-*"))
+        (folder / f"started-{os.getpid()}").write_text("")
+        deadline = time.monotonic() + 120
+        while not earlier and not (folder / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return {"n": cell["n"], "square": cell["n"] ** 2}
+
+
+def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(cluster, tmp_path):
+    import cloudpickle
+
+    from stages.fanout import run_cells
+
+    cells = [{"n": n, "folder": str(tmp_path)} for n in range(6)]
+    expected = run_cells(hold_first_attempt, [{**cell, "n": cell["n"]} for cell in cells[1:]])
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    try:
+        outcome: dict = {}
+        worker = threading.Thread(target=lambda: outcome.update(results=run_cells(
+            hold_first_attempt, cells, runner="dask", address=cluster.address, desc="loss")), daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob("started-*")) and time.monotonic() < deadline and worker.is_alive():
+            time.sleep(0.2)
+        started = list(tmp_path.glob("started-*"))
+        assert len(started) == 1, "cell 0 never started"
+        killed = int(started[0].name.split("-")[1])
+        assert killed in cluster.worker_pids()  # a worker process of the cluster, not this one
+        os.kill(killed, signal.SIGKILL)
+        worker.join(timeout=300)
+        (tmp_path / "release").write_text("")  # unblocks the first attempt if the kill had missed
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert not worker.is_alive()
+    assert outcome["results"][1:] == expected and outcome["results"][0] == {"n": 0, "square": 0}
+    reruns = [int(path.name.split("-")[1]) for path in tmp_path.glob("started-*")]
+    assert len(reruns) == 2 and killed in reruns  # cell 0 ran again, in another worker process
+    assert killed not in cluster.worker_pids()  # the nanny replaced the killed worker
