@@ -442,3 +442,71 @@ def q3_validation_vs_test(candidates: pd.DataFrame, path: str | os.PathLike, *, 
     figure.suptitle(f"Q3: validation vs test AUROC of every candidate, {dataset}", fontsize=FONT_TITLE)
     figure.tight_layout(rect=(0, 0, 1 - 2.8 / (3.2 * ncols + 3.2), 1))
     return _save(figure, path)
+
+
+def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, path: str | os.PathLike, *, cd: float | None = None,
+               alpha: float = 0.05, n_blocks: int | None = None, notes: dict[str, str] | None = None,
+               title: str = "Q1: mean rank over datasets (1 = best)") -> Path:
+    """Critical-difference diagram (Demšar 2006) drawn by scikit-posthocs'
+    ``critical_difference_diagram``: each estimator at its mean rank (1 = best, left), a
+    thick bar joining estimators whose pairwise post-hoc p-value is at least ``alpha`` (no
+    significant difference), EAP in dark blue. The critical difference ``cd``, ``alpha``
+    and ``n_blocks`` go in the subtitle; ``notes`` (estimator → text, e.g. "degenerate on
+    3/20") are appended to the labels, so a degenerate score is named, not read as a rank.
+
+    ``ranks``: mean rank per estimator (index = estimator); ``p_values``: estimator ×
+    estimator post-hoc p-values (``auxqual.comparison.posthoc_nemenyi``).
+    """
+    ranks = pd.Series(ranks, dtype=np.float64)
+    if ranks.empty:
+        raise ValueError("ranks: no estimators to plot")
+    absent = [name for name in ranks.index if name not in p_values.index or name not in p_values.columns]
+    if absent:
+        raise ValueError(f"p_values: no row / column for estimator(s) {absent}")
+    if not np.isfinite(ranks.to_numpy()).all():
+        raise ValueError(f"ranks: non-finite mean rank(s) {ranks[~np.isfinite(ranks)].to_dict()}")
+    import scikit_posthocs
+
+    notes = notes or {}
+    labels = {name: f"{name} [{notes[name]}]" if notes.get(name) else str(name) for name in ranks.index}
+    ranks = ranks.rename(index=labels).sort_index(kind="mergesort").sort_values(kind="mergesort")
+    p_values = p_values.loc[list(labels), list(labels)].rename(index=labels, columns=labels).astype(np.float64)
+    palette = {labels[name]: "#364fc7" if name == "eap" else "#adb5bd" if notes.get(name) else "#495057"
+               for name in labels}
+    side = (len(ranks) + 1) // 2
+    figure = _new_figure(9.0, 1.6 + 0.32 * side + 0.12 * len(ranks))
+    ax = figure.add_subplot()
+    scikit_posthocs.critical_difference_diagram(
+        ranks, p_values, alpha=alpha, ax=ax, color_palette=palette, text_h_margin=0.3,
+        label_fmt_left="{label} ({rank:.2f})", label_fmt_right="({rank:.2f}) {label}",
+        label_props={"fontsize": FONT_SMALL}, marker_props={"s": 24}, elbow_props={"linewidth": 1.0},
+        crossbar_props={"color": "#e8590c", "linewidth": 3, "alpha": 0.8})
+    ax.set_xlim(0.8, max(len(ranks), 2) + 0.2)
+    ax.set_xticks(np.arange(1, len(ranks) + 1))
+    ax.tick_params(axis="x", labelsize=FONT_SMALL)
+    details = [f"bars: no significant difference (Nemenyi, α = {alpha:g})"]
+    if cd is not None and np.isfinite(cd):
+        details.append(f"CD = {cd:.2f}")
+    if n_blocks is not None:
+        details.append(f"{n_blocks} datasets")
+    figure.suptitle(title, fontsize=FONT_TITLE)
+    ax.set_title("; ".join(details), fontsize=FONT_SMALL, pad=22)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def cd_diagram_from_tables(stats: pd.DataFrame, nemenyi: pd.DataFrame, path: str | os.PathLike, *,
+                           treatment: str = "estimator", title: str = "Q1: mean rank over datasets (1 = best)") -> Path:
+    """:func:`cd_diagram` from the tables stage ``compare`` writes (``auxqual.comparison.significance``):
+    ``stats`` (``treatment``, ``mean_rank``, ``cd``, ``alpha``, ``n_blocks``, ``degenerate_blocks``)
+    and ``nemenyi`` (``treatment``, ``other``, ``p_value``, long). A treatment degenerate on some
+    datasets is labelled "degenerate on k/N"."""
+    _require(stats, (treatment, "mean_rank", "cd", "alpha", "n_blocks", "degenerate_blocks"), "stats")
+    _require(nemenyi, (treatment, "other", "p_value"), "nemenyi")
+    p_values = nemenyi.pivot(index=treatment, columns="other", values="p_value")
+    n_blocks = int(stats["n_blocks"].iloc[0])
+    notes = {str(r[treatment]): f"degenerate on {int(r['degenerate_blocks'])}/{n_blocks}"
+             for _, r in stats.iterrows() if int(r["degenerate_blocks"]) > 0}
+    ranks = pd.Series(stats["mean_rank"].to_numpy(dtype=float), index=stats[treatment].astype(str))
+    return cd_diagram(ranks, p_values, path, cd=float(stats["cd"].iloc[0]), alpha=float(stats["alpha"].iloc[0]),
+                      n_blocks=n_blocks, notes=notes, title=title)

@@ -317,8 +317,16 @@ def restore_params(repo: Path, text: str | None) -> None:
 
 
 def load_params(repo: Path) -> dict:
-    with (repo / PARAMS_FILE).open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    """``repo``/params.yaml as a dict; a missing or unreadable file is a ``ValueError`` naming it."""
+    path = Path(repo) / PARAMS_FILE
+    try:
+        with path.open(encoding="utf-8") as handle:
+            params = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read the params file ({error})") from error
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping of sections, got {type(params).__name__}")
+    return params
 
 
 # --------------------------------------------------------------------------- repositories

@@ -10,6 +10,9 @@ Writes ``reports/``:
 - ``q3_regret.png``: Q3 mean regret of model selection per score, with its interval
   (``results/q3.parquet``); ``q3_validation_vs_test.png``: every candidate's validation vs
   test AUROC on the first dataset (``results/q3_candidates.parquet``)
+- ``q1_cd.png``, ``q2_gain_cd.png``: critical-difference diagrams (mean rank over datasets,
+  Nemenyi) of Q1 and of the Q2 gain over random selection, from stage ``compare``'s tables,
+  degenerate scores named; drawn when there are at least 2 datasets
 - ``summary.md``: the tables behind the figures (the Q1 comparison of
   ``results/q1_table.md`` included), and how many models the lineage holds. Wall-clock
   times are not in the report (it is a DVC output and stays byte-reproducible); they are
@@ -103,6 +106,9 @@ def main() -> None:
         summary = q2_summary(q2, by=("generator", "detector", "score"))
         summary["best_q"] = summary["best_q"].round().astype("Int64")
         lines += [_markdown_table(summary), ""]
+        compare_lines, compare_figures = _compare_section(staging, log)
+        lines += compare_lines
+        figures += compare_figures
         q3_lines, q3_figures = _q3_section(q3, q3_candidates, staging)
         lines += q3_lines
         figures += q3_figures
@@ -112,6 +118,50 @@ def main() -> None:
         lines += ["## Figures", ""] + [f"- {title}: ![{title}]({path.name})" for title, path in figures] + [""]
         write_text("\n".join(lines), staging / "summary.md")
     log(f"wrote {len(figures)} figures and {REPORTS_DIR / 'summary.md'}")
+
+
+COMPARISONS = {   # (table prefix, value compared) -> (treatment column, heading, figure, figure title)
+    ("q1", "q1"): ("estimator", "Q1 AUROC", "q1_cd.png", "Q1: mean rank over datasets (1 = best)"),
+    ("q2", "gain"): ("score", "Q2 gain over random selection (normalised area under the q curve)", "q2_gain_cd.png",
+                     "Q2 gain over random selection: mean rank over datasets (1 = best)"),
+    ("q2", "area"): ("score", "Q2 normalised area under the q curve (no `random` score, so no gain)",
+                     "q2_area_cd.png", "Q2 area under the q curve: mean rank over datasets (1 = best)"),
+}
+
+
+def _compare_section(staging, log: Log) -> tuple[list[str], list]:
+    """The significance part of summary.md (stage ``compare``: Friedman, Wilcoxon-Holm of the
+    reference against each other score with win / tie / loss, degenerate scores named) and
+    the critical-difference diagrams ``q1_cd.png`` and ``q2_gain_cd.png`` (``q2_area_cd.png``
+    without a ``random`` score; drawn only when
+    the tests ran: at least 2 datasets and 3 scores)."""
+    lines = ["## Significance across datasets", "",
+             "Per dataset, each score's mean over seeds; Friedman test over datasets, Nemenyi post-hoc "
+             "(critical-difference diagram), and a two-sided Wilcoxon signed-rank test of the reference against "
+             "each other score with Holm's correction (`results/*_stats.parquet`, `*_wilcoxon.parquet`). "
+             "`degenerate`: on how many datasets the score was constant or had fewer than 5 % distinct values "
+             "(its ranking is its tie-break, not a chance ranking).", ""]
+    figures = []
+    for name in ("q1", "q2"):
+        stats = pd.read_parquet(RESULTS_DIR / f"{name}_stats.parquet")
+        tests = pd.read_parquet(RESULTS_DIR / f"{name}_wilcoxon.parquet")
+        first = stats.iloc[0]
+        treatment, value, figure, title = COMPARISONS[(name, str(first["value"]))]
+        lines += [f"### {value}", "",
+                  f"{int(first['n_blocks'])} dataset(s) × {int(first['n_seeds'])} seed(s). "
+                  + (f"Friedman p = {first['friedman_p']:.3g}, critical difference {first['cd']:.2f} "
+                     f"(α = {first['alpha']:g})." if not first["note"] else f"No test: {first['note']}."), ""]
+        shown = tests.rename(columns={"degenerate_blocks": "degenerate"})
+        lines += [_markdown_table(shown[[treatment, "reference", "wins", "ties", "losses", "mean_difference",
+                                         "p_value", "p_holm", "significant", "degenerate"]], ".4f"), ""]
+        if first["note"]:
+            log(f"{name}: no critical-difference diagram ({first['note']})")
+            continue
+        nemenyi = pd.read_parquet(RESULTS_DIR / f"{name}_nemenyi.parquet")
+        figures.append((f"{value}: critical difference",
+                        plots.cd_diagram_from_tables(stats, nemenyi, staging / figure, treatment=treatment,
+                                                     title=title)))
+    return lines, figures
 
 
 def _q3_section(q3: pd.DataFrame, candidates: pd.DataFrame, staging) -> tuple[list[str], list]:

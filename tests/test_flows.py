@@ -44,7 +44,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["data", "prepare", "generate", "score", "train", "select", "evaluate", "lineage", "report"]  # the flow's DAG order
+STAGES = ["data", "prepare", "generate", "score", "train", "select", "evaluate", "lineage", "compare",
+          "report"]  # the flow's DAG order
 FLOW_PARAMS = {
     "data": {"path": "data/default", "datasets": ["digits"],
              "default": {"anomaly_digit": 0, "sources": ["iris", "wine", "breast_cancer", "diabetes", "linnerud"]}},
@@ -55,6 +56,7 @@ FLOW_PARAMS = {
     "select": {"generator": "benchmark_mixture", "validation_fraction": 0.2, "weighting": "minmax", "q": 50,
                "seeds": [0], "candidates": {"iforest": {"n_estimators": [10, 20]}}, "generator_detector": "iforest",
                "generator_params": {}, "device": "cpu"},
+    "compare": {"reference": "rarity", "alpha": 0.05},
     "report": {"score": "rarity"},
     "fanout": {"runner": "serial", "workers": 1},
 }

@@ -401,3 +401,16 @@ def test_cli_stops_quietly_when_the_reader_goes_away(repo):
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 2
     assert stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+def test_cli_model_answers_in_words_with_data_set_score_q_and_params(repo, capsys):
+    """``auxqual lineage --model`` without ``--json``: every fact the README promises, readable."""
+    assert cli("--model", "models/toy/local/eap/mlp/q50.pt") == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["model"].startswith("model models/toy/local/eap/mlp/q50.pt (sha256 ")
+    assert f"training data    {TRAIN} (sha256 {lineage.sha256_file(TRAIN)[:12]}…)" in out
+    assert f"anomaly set      {AUX['local']} (sha256 {lineage.sha256_file(AUX['local'])[:12]}…, generator local)" in out
+    assert "selected       score eap, top q = 50 % of the set: 20 rows (rows sha256 " in out
+    assert "detector         mlp, params: epochs=5" in out                  # the detector's parameters
+    assert "stage            train, params: train.q=[20, 50], train.random_state=0" in out   # the stage's

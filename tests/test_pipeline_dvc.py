@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `stages` is a folder of scripts at the repository root, not an installed package
     sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "select", "lineage", "report"]
-DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "lineage", "report"]
+STAGES = ["data", "prepare", "generate", "score", "train", "evaluate", "compare", "select", "lineage", "report"]
+DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "compare", "lineage", "report"]
 
 TINY_PARAMS = {
     "data": {"path": "data/default", "datasets": ["digits"],
@@ -42,6 +42,7 @@ TINY_PARAMS = {
     "select": {"generator": "benchmark_mixture", "validation_fraction": 0.2, "weighting": "minmax", "q": 50,
                "seeds": [0], "candidates": {"iforest": {"n_estimators": [10, 20]}}, "generator_detector": "iforest",
                "generator_params": {"n_estimators": 10}, "device": "cpu"},
+    "compare": {"reference": "eap", "alpha": 0.05},
     "report": {"score": "eap"},
     "fanout": {"runner": "serial", "workers": 1},
 }

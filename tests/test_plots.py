@@ -216,3 +216,52 @@ def test_generator_legend_covers_no_data_and_the_auroc_axis_shows_the_difference
                        q2[q2["q"] == 100].groupby(["generator", "detector"])["auroc"].mean()])
     low, high = figure.axes[1].get_ylim()
     assert 0.5 < low <= shown.min() and high >= shown.max()   # the values' range, not 0-1
+
+
+# --------------------------------------------------------------------------- critical-difference diagram
+def _nemenyi():
+    from auxqual.comparison import posthoc_nemenyi
+
+    rng = np.random.default_rng(0)
+    offsets = {"eap": 0.3, "rarity": 0.0, "lava": 0.0, "ame": -0.1}
+    q1 = pd.DataFrame([{"dataset": f"d{d}", "seed": s, "estimator": name, "q1": 0.5 + off + rng.normal(0, 0.02)}
+                       for d in range(12) for s in range(2) for name, off in offsets.items()])
+    return posthoc_nemenyi(q1, "q1")
+
+
+def test_cd_diagram_is_a_reproducible_png_naming_degenerate_scores(tmp_path, drawn):
+    result = _nemenyi()
+    notes = {"ame": "degenerate on 12/12"}
+    first = plots.cd_diagram(result.mean_ranks, result.p_values, tmp_path / "a.png", cd=result.cd,
+                             n_blocks=result.n_blocks, notes=notes)
+    second = plots.cd_diagram(result.mean_ranks, result.p_values, tmp_path / "b.png", cd=result.cd,
+                              n_blocks=result.n_blocks, notes=notes)
+    assert first.read_bytes() == second.read_bytes() and first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert imread(first)[..., :3].std() > 0.05
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    texts = [t.get_text() for t in _visible_texts(drawn[0])]
+    assert any(t.startswith("eap (1.00)") for t in texts)
+    assert any("ame [degenerate on 12/12]" in t for t in texts)
+    assert any(f"CD = {result.cd:.2f}" in t and "12 datasets" in t for t in texts)
+    small = [t.get_text() for t in _visible_texts(drawn[0]) if t.get_fontsize() < plots.FONT_SMALL]
+    assert not small, small
+
+
+def test_cd_diagram_bars_join_only_estimators_without_a_significant_difference(tmp_path, drawn):
+    result = _nemenyi()   # eap far ahead; rarity and lava alike: one bar, from rarity's rank to lava's
+    plots.cd_diagram(result.mean_ranks, result.p_values, tmp_path / "cd.png", cd=result.cd)
+    ax = drawn[0].axes[0]
+    bars = [line for line in ax.get_lines() if line.get_linewidth() == 3]
+    spans = sorted(tuple(sorted(np.round(bar.get_xdata(), 6))) for bar in bars)
+    assert result.p_values.loc["rarity", "lava"] > 0.05 and result.p_values.loc["eap", "rarity"] < 0.05
+    assert tuple(np.round(sorted(result.mean_ranks[["rarity", "lava"]]), 6)) in spans
+    assert not any(min(span) <= result.mean_ranks["eap"] for span in spans)
+
+
+def test_cd_diagram_errors_are_named(tmp_path):
+    result = _nemenyi()
+    with pytest.raises(ValueError, match=r"no row / column for estimator\(s\) \['eap'\]"):
+        plots.cd_diagram(result.mean_ranks, result.p_values.drop(index="eap"), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="ranks: no estimators"):
+        plots.cd_diagram(result.mean_ranks.iloc[:0], result.p_values, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()

@@ -1,4 +1,9 @@
-"""The ``auxqual`` command: one sub-command per module (score, generate, lineage).
+"""The ``auxqual`` command: one sub-command per module (score, generate, lineage, select).
+
+Building the parser imports only the standard library and :mod:`auxqual.cli.help`: each
+sub-command module imports numpy, pandas, scikit-learn or torch inside its ``run``, so
+``auxqual --help`` and every ``auxqual <command> --help`` answer at once, and ``auxqual
+lineage`` never loads torch (tests/test_cli_startup.py).
 
 A ``ValueError`` raised by the library (bad file, column, parameter), an ``OSError``
 (a path that cannot be read or written) or a ``MemoryError`` is printed as one line

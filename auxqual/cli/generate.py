@@ -22,13 +22,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from auxqual.cli.checks import check_memory, check_output, note_dropped
-from auxqual.generators import GENERATOR_NAMES, make
-from auxqual.io import load_dataset, load_named_dataset, write_csv, write_parquet
+from auxqual.cli.help import GENERATOR_NAMES, RawDescriptionDefaultsHelpFormatter
 
 BENCHMARK = "benchmark_mixture"
 OUTLIER_EXPOSURE = "outlier_exposure"
-WRITERS = {".parquet": write_parquet, ".csv": write_csv}  # --out suffix -> writer
+WRITERS = {".parquet": "write_parquet", ".csv": "write_csv"}  # --out suffix -> writer in auxqual.io
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=f"Make auxiliary anomalies and write them, with their provenance, to Parquet or CSV. "
                     f"Non-numeric columns of --data are not features: they are left out and named on "
                     f"stderr. Generators: {names}.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescriptionDefaultsHelpFormatter)
     parser.add_argument("--generator", required=True, choices=GENERATOR_NAMES, metavar="NAME",
                         help=f"one of: {names}")
     parser.add_argument("--data", required=True, metavar="FILE",
@@ -79,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
     Checked before generating: ``--out`` (a .parquet or .csv file that is none of the
     inputs, in a folder that can be written) and that ``--n`` rows fit in memory.
     """
+    from auxqual import io
+    from auxqual.cli.checks import check_memory, check_output, note_dropped
+
     out = Path(args.out)
     check_output(out, {"--data": [args.data], "--source": args.source}, tuple(WRITERS))
     params = parse_params(args.param)
-    data = load_named_dataset(args.data, require_labels=args.generator == BENCHMARK)
+    data = io.load_named_dataset(args.data, require_labels=args.generator == BENCHMARK)
     note_dropped(data, str(args.data))
     if args.n is not None and args.n > 0:
         check_memory(args.n, data.X.shape[1], "--n")
@@ -90,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
         frame = _benchmark(args, params, data.X, data.y)
     else:
         frame = _plain(args, params, data.X, data.y)
-    WRITERS[out.suffix.lower()](frame, out)
+    getattr(io, WRITERS[out.suffix.lower()])(frame, out)
     return 0
 
 
 def _plain(args: argparse.Namespace, params: dict[str, Any], X, y):
+    from auxqual.generators import make
+
     if args.n is None:
         raise ValueError(f"--n is required for generator {args.generator!r}")
     if args.generator == OUTLIER_EXPOSURE:
@@ -107,6 +110,9 @@ def _plain(args: argparse.Namespace, params: dict[str, Any], X, y):
 
 
 def _benchmark(args: argparse.Namespace, params: dict[str, Any], X, y):
+    from auxqual.generators import make
+    from auxqual.io import load_dataset
+
     if not args.source:
         raise ValueError(f"{BENCHMARK}: give the other datasets with --source FILE (repeat it)")
     sources = {Path(path).stem: load_dataset(path) for path in args.source}

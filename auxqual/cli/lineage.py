@@ -15,13 +15,15 @@ every model. Exit codes: 0 ok, 1 ``--verify`` found changed or missing files,
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from auxqual.cli.help import RawDescriptionDefaultsHelpFormatter
 
-from auxqual import lineage
+if TYPE_CHECKING:  # imported by `run`, so that `auxqual lineage --help` answers at once
+    import pandas as pd
 
 SHORT = 12  # hash characters shown in the readable tables
 _MODEL_VIEW = ("anomaly_set_path", "anomaly_set_sha256", "generator", "score", "q", "n_rows",
@@ -35,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``lineage`` sub-command on an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "lineage", help="query model <-> auxiliary anomaly set lineage; verify hashes",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=RawDescriptionDefaultsHelpFormatter)
     query = parser.add_mutually_exclusive_group()
     query.add_argument("--model", metavar="PATH", help="model path (or sha256 prefix): list its anomaly sets")
     query.add_argument("--anomaly-set", metavar="PATH_OR_HASH",
@@ -53,6 +55,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sub-command; print the result; return the exit code (0, 1 or 2)."""
+    from auxqual import lineage
+
     try:
         table = load_table(Path(args.table), Path(args.models_dir))
         if args.verify:
@@ -66,12 +70,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"auxqual lineage: error: {error}", file=sys.stderr)
         return 2
-    _print(frame, view, args.json, _heading(args, frame))
+    if args.model and not args.json:
+        _print_models(frame)
+    else:
+        _print(frame, view, args.json, _heading(args, frame))
     return 0
 
 
 def load_table(table_path: Path, models_dir: Path) -> pd.DataFrame:
     """The lineage table from ``table_path``, else collected from ``models_dir``."""
+    import pandas as pd
+
+    from auxqual import lineage
+
     if table_path.is_file():
         try:
             table = pd.read_parquet(table_path)
@@ -90,6 +101,8 @@ def load_table(table_path: Path, models_dir: Path) -> pd.DataFrame:
 
 
 def _run_verify(table: pd.DataFrame, root: Path, as_json: bool) -> int:
+    from auxqual import lineage
+
     report = lineage.verify(table, root)
     drift = report[report["status"] != "ok"]
     counts = report["status"].value_counts()
@@ -117,6 +130,8 @@ def _heading(args: argparse.Namespace, frame: pd.DataFrame) -> str:
 
 
 def _print(frame: pd.DataFrame, view: tuple[str, ...], as_json: bool, heading: str) -> None:
+    import pandas as pd
+
     columns = [c for c in view if c in frame.columns]
     if as_json:
         print(frame.to_json(orient="records", indent=2))
@@ -129,6 +144,61 @@ def _print(frame: pd.DataFrame, view: tuple[str, ...], as_json: bool, heading: s
         if column.endswith("sha256"):
             shown[column] = shown[column].map(lambda h: h[:SHORT] if isinstance(h, str) else h)
     print(shown.where(shown.notna(), "-").to_string(index=False))
+
+
+def _print_models(frame: pd.DataFrame) -> None:
+    """``--model`` in words, one block per model: its hash and the code that made it, the
+    stage and detector with their parameters, the training data, and every auxiliary anomaly
+    set with the score and q that selected its rows. Hashes are cut to :data:`SHORT`
+    characters (``--json`` gives them whole)."""
+    blocks = []
+    for path, rows in frame.groupby("model_path", sort=True):
+        first = rows.iloc[0]
+        code = _short(first["code_sha256"]) if isinstance(first["code_sha256"], str) else "unknown"
+        lines = [f"model {path} (sha256 {_short(first['model_sha256'])}, made by code sha256 {code})",
+                 f"  stage            {first['stage']}, params: {_params_text(first['params_json'])}",
+                 f"  detector         {first['detector']}, params: {_params_text(first['detector_params_json'])}",
+                 f"  training data    {first['train_path']} (sha256 {_short(first['train_sha256'])})"]
+        for row in rows.itertuples(index=False):
+            lines += _anomaly_set_lines(row)
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+
+
+def _anomaly_set_lines(row: Any) -> list[str]:
+    """The lines of one auxiliary input of a model: the set, and the score and q that chose its rows."""
+    if not isinstance(row.anomaly_set_path, str):
+        return ["  anomaly set      none"]
+    selected = (f"score {row.score}, top q = {_cell(row.q)} % of the set: {_cell(row.n_rows)} rows "
+                f"(rows sha256 {_short(row.selected_rows_sha256)})" if row.n_rows
+                else f"none of its rows (q = {_cell(row.q)}): trained without auxiliary anomalies")
+    return [f"  anomaly set      {row.anomaly_set_path} (sha256 {_short(row.anomaly_set_sha256)}, "
+            f"generator {row.generator})",
+            f"    selected       {selected}"]
+
+
+def _short(sha: Any) -> str:
+    return f"{sha[:SHORT]}…" if isinstance(sha, str) else "-"
+
+
+def _params_text(text: Any) -> str:
+    """Parameters recorded as JSON, as ``section.key=value`` pairs (``none`` when empty)."""
+    try:
+        params = json.loads(text) if isinstance(text, str) else (text or {})
+    except json.JSONDecodeError:
+        return str(text)
+    flat = _flatten(params) if isinstance(params, dict) else {"": params}
+    return ", ".join(f"{key}={json.dumps(value)}" for key, value in flat.items()) or "none (the defaults)"
+
+
+def _flatten(params: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _cell(value: Any) -> Any:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+from auxqual.cli.help import SCORE_NAMES, DefaultsHelpFormatter
 
-from auxqual.cli.checks import (align_columns, check_finite_scores, check_magnitude, check_output,
-                                note_dropped)
-from auxqual.io import Dataset, load_named_dataset, write_parquet
-from auxqual.quality import make_scorer, score_with_std, scorer_names
+if TYPE_CHECKING:  # imported where they are used, so that `auxqual --help` needs none of them
+    import numpy as np
+
+    from auxqual.io import Dataset
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``score`` on the ``auxqual`` command."""
-    names = ", ".join(scorer_names())
+    names = ", ".join(SCORE_NAMES)
     parser = subparsers.add_parser(
         "score", help="score auxiliary anomalies with EAP, an ablation or a baseline",
         description=("Fit a quality score on a training set (normals + labelled anomalies, label "
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      "Non-numeric columns are not features: they are left out and named on stderr. "
                      "Values with |x| > 1e150 and NaN/inf scores are errors (exit 2); --out may not be "
                      f"an input. Methods: {names}."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="training data with labels")
     parser.add_argument("--aux", required=True, type=Path, help="auxiliary anomalies (labels ignored)")
     parser.add_argument("--method", default="eap", metavar="NAME", help=f"quality score: {names}")
@@ -48,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     Everything that can be checked before the fit is: the output path, the method and
     its parameters, the inputs' columns and magnitudes.
     """
+    import pandas as pd
+
+    from auxqual.cli.checks import align_columns, check_magnitude, check_output, note_dropped
+    from auxqual.io import load_named_dataset, write_parquet
+    from auxqual.quality import make_scorer
+
     check_output(args.out, {"--train": [args.train], "--aux": [args.aux]}, (".parquet",))
     scorer = make_scorer(args.method, **_method_params(args))
     train = load_named_dataset(args.train)
@@ -68,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
 def _fit_and_score(args: argparse.Namespace, scorer: object, train: Dataset, X_aux: np.ndarray):
     """``(score, std)`` of ``scorer`` fitted on ``train``; a parameter of the wrong type that
     only the fit finds, and NaN or infinite scores, are ``ValueError``s."""
+    from auxqual.cli.checks import check_finite_scores
+    from auxqual.quality import score_with_std
+
     try:
         scorer.fit(train.X, train.y)
         score, std = score_with_std(scorer, X_aux)

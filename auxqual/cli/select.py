@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import yaml
+from auxqual.cli.help import WEIGHTINGS, DefaultsHelpFormatter
 
-from auxqual.cli.checks import align_columns, check_magnitude, check_output, note_dropped
-from auxqual.io import LABEL_COLUMN, _read_table, load_named_dataset, write_parquet
-from auxqual.selection import (LABELLED, UNIFORM, WEIGHTINGS, holdout_split, parse_candidates, score_weights,
-                               select_model, validation_weights)
+if TYPE_CHECKING:  # imported where they are used, so that `auxqual --help` needs none of them
+    import numpy as np
+    import pandas as pd
 
-KEY_COLUMNS = ("row", "aux_id", "dataset", "generator", "kind", "method", LABEL_COLUMN)
+KEY_COLUMNS = ("row", "aux_id", "dataset", "generator", "kind", "method")   # and auxqual.io.LABEL_COLUMN
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                      "the one with the best validation AUROC on the held-out normals plus the auxiliary anomalies "
                      "weighted by each quality score (also: uniform weights, and the held-out labelled anomalies "
                      "alone). With --test, report each choice's test AUROC, the oracle and the regret."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="training data with labels (1 = anomaly)")
     parser.add_argument("--aux", required=True, type=Path, help="auxiliary anomalies (labels ignored)")
     parser.add_argument("--scores", required=True, type=Path,
@@ -69,7 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Select with every score column; write ``args.out`` atomically and print the choices."""
+    import numpy as np
+    import pandas as pd
+
     from auxqual.candidates import fit_candidates
+    from auxqual.cli.checks import align_columns, check_output
+    from auxqual.io import write_parquet
+    from auxqual.selection import holdout_split, select_model, validation_weights
 
     inputs = {"--train": [args.train], "--aux": [args.aux], "--scores": [args.scores],
               "--candidates": [args.candidates], "--test": [args.test] if args.test else []}
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
 def _weightings(scores: pd.DataFrame, X_aux: np.ndarray, X_labelled: np.ndarray, args: argparse.Namespace):
     """``(name, validation anomalies, their weights)`` for every score column, then
     ``uniform`` and (when some labelled anomaly was held out) ``labelled``."""
+    from auxqual.selection import LABELLED, UNIFORM, score_weights
+
     for column in scores.columns:
         yield str(column), X_aux, score_weights(scores[column].to_numpy(), args.weighting, q=args.q,
                                                 random_state=args.seed)
@@ -117,6 +122,9 @@ def _weightings(scores: pd.DataFrame, X_aux: np.ndarray, X_labelled: np.ndarray,
 def _load_inputs(args: argparse.Namespace):
     """``(train, X_aux, test)`` under ``auxqual score``'s rules: columns of named files matched
     by name (.npz by position), non-numeric columns left out and named, huge values refused."""
+    from auxqual.cli.checks import align_columns, check_magnitude, note_dropped
+    from auxqual.io import load_named_dataset
+
     train = load_named_dataset(args.train)
     aux = load_named_dataset(args.aux, require_labels=False)
     test = None if args.test is None else load_named_dataset(args.test)
@@ -132,6 +140,11 @@ def read_scores(path: Path, n_rows: int, columns: list[str], *, aux: Path | None
     row: ``columns`` when given, else every numeric column that is neither a feature
     (``x0 …``), a key (``row``, ``aux_id``, ...) nor a spread (``*_std``). A ``row`` column,
     when present, must number the rows 0 … n-1 and orders them."""
+    import numpy as np
+    import pandas as pd
+
+    from auxqual.io import LABEL_COLUMN, _read_table
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--scores {path}: file not found")
@@ -146,7 +159,8 @@ def read_scores(path: Path, n_rows: int, columns: list[str], *, aux: Path | None
     if len(frame) != n_rows:
         raise ValueError(f"--scores {path}: {len(frame)} rows for {n_rows} auxiliary rows in {aux}")
     features = {c for c in frame.columns if isinstance(c, str) and c[:1] == "x" and c[1:].isdigit()}
-    default = [c for c in frame.columns if c not in KEY_COLUMNS and c not in features and not str(c).endswith("_std")
+    keys = (*KEY_COLUMNS, LABEL_COLUMN)
+    default = [c for c in frame.columns if c not in keys and c not in features and not str(c).endswith("_std")
                and pd.api.types.is_numeric_dtype(frame[c])]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -162,6 +176,10 @@ def read_scores(path: Path, n_rows: int, columns: list[str], *, aux: Path | None
 
 def load_candidates(path: Path) -> list[Any]:
     """The candidates of a YAML or JSON file (``auxqual.selection.parse_candidates``)."""
+    import yaml
+
+    from auxqual.selection import parse_candidates
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--candidates {path}: file not found")

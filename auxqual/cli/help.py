@@ -1,0 +1,45 @@
+"""What the ``auxqual`` help shows, without importing what it describes.
+
+Building the parser (``auxqual --help``, ``auxqual score --help``) imports only the
+standard library and this module: the names listed in the help are kept here as plain
+tuples instead of being read from the registries, whose modules import scikit-learn,
+torch and numba (seconds of start-up). tests/test_cli_startup.py checks that each tuple
+equals its registry, and that the help imports none of torch, prefect or dvc.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# auxqual.quality.registry.scorer_names(): EAP, its ablations, then the baselines
+SCORE_NAMES: tuple[str, ...] = (
+    "eap", "rarity", "density", "probability", "density_probability",
+    "random", "loo", "data_shapley", "beta_shapley", "banzhaf", "ame", "knn_shapley", "data_oob",
+    "influence_subsample", "dvrl", "lava", "robust_volume_shapley",
+)
+# auxqual.generators.GENERATOR_NAMES
+GENERATOR_NAMES: tuple[str, ...] = (
+    "uniform", "local", "cluster", "dependency", "noise", "subspace", "smote", "borderline_smote", "adasyn",
+    "outlier_exposure", "benchmark_mixture",
+)
+# auxqual.selection.WEIGHTINGS
+WEIGHTINGS: tuple[str, ...] = ("minmax", "rank", "top_q")
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Like ``argparse.ArgumentDefaultsHelpFormatter``, but adds ``(default: X)`` only where
+    it says something: not when the help already tells its default, not for a positional
+    or required option, and not for a default of None, False or an empty list (which gave
+    ``(default: the method's own) (default: None)``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        nothing = default is None or default is False or default is argparse.SUPPRESS or (
+            isinstance(default, (list, tuple, str)) and not default)
+        if nothing or "default" in text.lower() or not action.option_strings or action.required:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class RawDescriptionDefaultsHelpFormatter(DefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`DefaultsHelpFormatter` keeping the description's line breaks (a docstring)."""
