@@ -405,50 +405,46 @@ def significance(table: pd.DataFrame, value: str, *, treatment: str, block: str 
                  higher_is_better: bool = True) -> dict[str, pd.DataFrame]:
     """Every cross-dataset statement about ``value`` in one call, as tables:
 
-    - ``stats``: per treatment, best mean rank first: ``value`` (the column compared), ``mean_rank``, ``mean`` (over blocks of
-      the per-block means over seeds), ``n_blocks``, ``n_seeds``, ``degenerate_blocks``
-      (:func:`degenerate_blocks`), the Nemenyi p-value against ``reference``, and the run's
-      ``friedman_statistic``, ``friedman_p``, ``cd``, ``alpha``, ``note`` (why a test was not
-      run: fewer than 2 blocks or 3 treatments; its numbers are then NaN);
+    - ``stats``: per treatment, best mean rank first: ``value`` (the column compared),
+      ``mean_rank``, ``mean`` (over blocks of the per-block means over seeds), ``n_blocks``,
+      ``n_seeds``, ``degenerate_blocks`` (:func:`degenerate_blocks`), the Nemenyi p-value against
+      ``reference``, and the run's ``friedman_statistic``, ``friedman_p``, ``cd``, ``alpha``,
+      ``note`` (why no test ran: fewer than 2 blocks or 3 treatments; its numbers are then NaN);
     - ``nemenyi``: the pairwise p-values, long (``treatment``, ``other``, ``p_value``);
     - ``wilcoxon``: :func:`wilcoxon_holm` of ``reference`` against every other treatment,
       with the other's ``degenerate_blocks``.
 
     The block and treatment columns keep their names, so a table says what it holds.
     """
+    options = {"treatment": treatment, "block": block, "seed": seed, "higher_is_better": higher_is_better}
     matrix = block_means(table, value, treatment=treatment, block=block, seed=seed)
     n_blocks, k = matrix.shape
-    degenerate_count = (degenerate_blocks(table, flag=flag, treatment=treatment, block=block)
-                        if flag in table.columns else pd.Series(0, index=matrix.columns))
+    flagged = (degenerate_blocks(table, flag=flag, treatment=treatment, block=block) if flag in table.columns
+               else pd.Series(0, index=matrix.columns)).reindex(matrix.columns, fill_value=0)
+    note = "" if n_blocks >= 2 and k >= 3 else (f"tests need at least 2 {block}s and 3 {treatment}s, "
+                                                f"got {n_blocks} and {k}")
+    omnibus = None if note else friedman(table, value, alpha=alpha, **options)
+    nemenyi = None if note else posthoc_nemenyi(table, value, alpha=alpha, **options)
     ranks = mean_ranks(matrix, higher_is_better=higher_is_better)
-    note = "" if n_blocks >= 2 and k >= 3 else f"tests need at least 2 {block}s and 3 {treatment}s, got {n_blocks} and {k}"
     nan = float("nan")
-    result = friedman(table, value, treatment=treatment, block=block, seed=seed, alpha=alpha,
-                      higher_is_better=higher_is_better) if not note else None
-    nemenyi = posthoc_nemenyi(table, value, treatment=treatment, block=block, seed=seed, alpha=alpha,
-                              higher_is_better=higher_is_better) if not note else None
-    has_reference = reference in matrix.columns
+    versus = (nemenyi.p_values[reference].reindex(ranks.index).to_numpy()
+              if nemenyi is not None and reference in matrix.columns else nan)
     stats_table = pd.DataFrame({
         treatment: list(ranks.index), "value": value, "mean_rank": ranks.to_numpy(),
-        "mean": matrix.mean(axis=0).reindex(ranks.index).to_numpy(),
-        "n_blocks": n_blocks, "n_seeds": int(table[seed].nunique()),
-        "degenerate_blocks": degenerate_count.reindex(ranks.index, fill_value=0).to_numpy(dtype=np.int64),
-        "p_nemenyi_vs_reference": ([float(nemenyi.p_values.at[reference, name]) for name in ranks.index]
-                                   if nemenyi is not None and has_reference else nan),
-        "reference": reference, "friedman_statistic": result.statistic if result else nan,
-        "friedman_p": result.p_value if result else nan, "cd": nemenyi.cd if nemenyi else nan, "alpha": alpha,
-        "note": note})
-    pairs = ([{treatment: a, "other": b, "p_value": float(nemenyi.p_values.at[a, b])}
-              for a in nemenyi.p_values.index for b in nemenyi.p_values.columns]
-             if nemenyi is not None else [])
-    if has_reference and k >= 2:
-        tests = wilcoxon_holm(table, value, reference=reference, treatment=treatment, block=block, seed=seed,
-                              alpha=alpha, higher_is_better=higher_is_better)
-        tests["degenerate_blocks"] = degenerate_count.reindex(tests[treatment], fill_value=0).to_numpy(np.int64)
+        "mean": matrix.mean(axis=0).reindex(ranks.index).to_numpy(), "n_blocks": n_blocks,
+        "n_seeds": int(table[seed].nunique()), "degenerate_blocks": flagged.reindex(ranks.index).to_numpy(np.int64),
+        "p_nemenyi_vs_reference": versus, "reference": reference,
+        "friedman_statistic": omnibus.statistic if omnibus else nan, "friedman_p": omnibus.p_value if omnibus else nan,
+        "cd": nemenyi.cd if nemenyi else nan, "alpha": alpha, "note": note})
+    pairs = nemenyi.p_values.stack() if nemenyi is not None else pd.Series(dtype=np.float64)
+    pairs = pd.DataFrame({treatment: [a for a, _ in pairs.index], "other": [b for _, b in pairs.index],
+                          "p_value": pairs.to_numpy(dtype=np.float64)})
+    if reference in matrix.columns and k >= 2:
+        tests = wilcoxon_holm(table, value, reference=reference, alpha=alpha, **options)
+        tests["degenerate_blocks"] = flagged.reindex(tests[treatment]).to_numpy(np.int64)
     else:
         tests = pd.DataFrame(columns=[treatment, *WILCOXON_COLUMNS, "degenerate_blocks"])
-    return {"stats": stats_table, "nemenyi": pd.DataFrame(pairs, columns=[treatment, "other", "p_value"]),
-            "wilcoxon": tests}
+    return {"stats": stats_table, "nemenyi": pairs, "wilcoxon": tests}
 
 
 def compare_seeds(q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, *, reference: str = REFERENCE,
@@ -465,33 +461,37 @@ def compare_seeds(q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, *, reference: 
     ``random`` score there is no gain: the Q2 tests compare the normalised area instead (their
     ``value`` column says which), and ``q2_gain`` has no rows.
     """
-    out: dict[str, pd.DataFrame] = {}
-    q1_flags = q1_seeds.groupby(["dataset", "estimator"], sort=True)["degenerate"].any().rename("degenerate")
-    out["q1_intervals"] = interval_over_seeds(q1_seeds, "q1", ["dataset", "estimator"]).merge(
-        q1_flags.reset_index(), on=["dataset", "estimator"], how="left")
+    q1_flags = q1_seeds.groupby(["dataset", "estimator"], sort=True)["degenerate"].any().reset_index()
+    out = {"q1_intervals": interval_over_seeds(q1_seeds, "q1", ["dataset", "estimator"]).merge(
+        q1_flags, on=["dataset", "estimator"], how="left")}
     q1_stats = significance(q1_seeds, "q1", treatment="estimator", reference=reference, alpha=alpha)
     out.update({f"q1_{name}": table for name, table in q1_stats.items()})
-
-    curve_keys = ["dataset", "generator", "detector"]
     has_random = RANDOM_SCORE in set(q2_seeds["score"])
-    curves = q2_curve_summary(q2_seeds, by=curve_keys, reference=RANDOM_SCORE if has_random else None)
-    flags = q2_seeds.groupby([*curve_keys, "score", "seed"], sort=False)["degenerate"].any().reset_index()
-    curves = curves.merge(flags, on=[*curve_keys, "score", "seed"], how="left")
-    keys = [*curve_keys, "score"]
-    area = interval_over_seeds(curves, "area", keys)
-    gain = interval_over_seeds(curves, "gain", keys).drop(columns="n")
-    out["q2_curves"] = area.merge(gain, on=keys, suffixes=("_area", "_gain")).merge(
-        curves.groupby(keys, sort=True)["degenerate"].any().reset_index(), on=keys, how="left")
-    if has_random:
-        gains = q2_gain(q2_seeds, by=curve_keys)
-        out["q2_gain"] = interval_over_seeds(gains, "gain", [*keys, "q"]).merge(
-            gains.groupby([*keys, "q"], sort=True)["degenerate"].any().reset_index(), on=[*keys, "q"], how="left")
-    else:
-        out["q2_gain"] = pd.DataFrame(columns=[*keys, "q", *INTERVAL_COLUMNS, "degenerate"])
+    curves, out["q2_curves"], out["q2_gain"] = _q2_curves(q2_seeds, has_random)
     q2_stats = significance(curves, "gain" if has_random else "area", treatment="score", reference=reference,
                             alpha=alpha)
     out.update({f"q2_{name}": table for name, table in q2_stats.items()})
     return out
+
+
+def _q2_curves(q2_seeds: pd.DataFrame, has_random: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(curves per seed, their intervals over seeds, the gain at each q with its interval)``
+    of :func:`compare_seeds`, each with the score's ``degenerate`` flag (on any seed)."""
+    by = ["dataset", "generator", "detector"]
+    keys = [*by, "score"]
+    curves = q2_curve_summary(q2_seeds, by=by, reference=RANDOM_SCORE if has_random else None)
+    flags = q2_seeds.groupby([*keys, "seed"], sort=False)["degenerate"].any().reset_index()
+    curves = curves.merge(flags, on=[*keys, "seed"], how="left")
+    area = interval_over_seeds(curves, "area", keys)
+    gain = interval_over_seeds(curves, "gain", keys).drop(columns="n")
+    summary = area.merge(gain, on=keys, suffixes=("_area", "_gain")).merge(
+        curves.groupby(keys, sort=True)["degenerate"].any().reset_index(), on=keys, how="left")
+    if not has_random:
+        return curves, summary, pd.DataFrame(columns=[*keys, "q", *INTERVAL_COLUMNS, "degenerate"])
+    gains = q2_gain(q2_seeds, by=by)
+    per_q = interval_over_seeds(gains, "gain", [*keys, "q"]).merge(
+        gains.groupby([*keys, "q"], sort=True)["degenerate"].any().reset_index(), on=[*keys, "q"], how="left")
+    return curves, summary, per_q
 
 
 # --------------------------------------------------------------------------- checks

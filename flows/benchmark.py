@@ -5,6 +5,7 @@ Q1 / Q2 table for all of them.
         --datasets cardio,Pima,yeast --workers 2 --set score.params.eap.n_subsets=20
     python -m flows.benchmark --folder ... --runner dask                       # a local Dask cluster
     python -m flows.benchmark --folder ... --runner dask --address tcp://scheduler:8786
+    python -m flows.benchmark --folder ... --seeds 0,1,2                      # the protocol repeated over seeds
 
 How it reuses the pipeline (the choice, and why): each dataset runs the real pipeline,
 ``dvc repro evaluate``, in its own fresh DVC repository (a copy of dvc.yaml, .dvcignore,
@@ -19,8 +20,20 @@ shared file system), and writes its copy under ``--workdir`` (default: its temp 
 OpenMP threads (``OMP_NUM_THREADS`` ...; values already set in the environment win), so
 parallel datasets do not oversubscribe the cores.
 
+Seeds and resuming: with ``--seeds`` every (dataset, seed) is one task whose pipeline has
+``prepare.random_state = seed`` (the protocol's random split drawn again). A finished cell's
+tables go to ``<out>/cells/<dataset>/seed<S>/`` (written by the flow, the marker ``done.json``
+last, holding the sha256 of the cell's params); a later run with the same params loads them
+instead of running the cell again, so an interrupted benchmark resumes where it stopped and
+adding a seed runs only the new cells. Changed params (or ``--rerun``) run a cell again.
+
 Outputs in ``--out`` (default ``results/benchmark``), written atomically:
-``q1.parquet`` and ``q2.parquet`` (every dataset's rows), ``summary.csv`` /
+``q1.parquet`` and ``q2.parquet`` (every dataset's rows, with ``seed``), ``q1_seeds.parquet`` /
+``q2_seeds.parquet`` (stage ``compare``'s per-seed tables: ``n_distinct`` and ``degenerate``
+per score), the comparison over datasets (``auxqual.comparison.compare_seeds``, the code of
+stage ``compare``: ``q1_stats`` / ``q1_wilcoxon`` / ``q1_nemenyi`` / ``q1_intervals`` and the
+``q2_*`` equivalents as Parquet, ``comparison.md``, the critical-difference diagrams
+``q1_cd.png`` and ``q2_gain_cd.png``), ``summary.csv`` /
 ``summary.md`` (per dataset and score: Q1 AUROC, Q2 mean AUROC over q > 0, AUROC at
 q = 0, and the mean over datasets) and ``failures.csv`` (dataset, error) when some failed.
 The summary is also a table artifact (key ``benchmark-summary``) and the report a
@@ -51,19 +64,23 @@ from flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_
 FLOW_NAME = "auxqual-benchmark"
 RUNNERS = ("threads", "dask")
 DEFAULT_OUT = "results/benchmark"
-TARGET_STAGE = "evaluate"
+TARGET_STAGE = "compare"
+CELLS = "cells"                                   # <out>/cells/<dataset>/seed<S>/: finished cells
+CELL_TABLES = ("q1", "q2", "q1_seeds", "q2_seeds")
+COMPARISON_TABLES = ("q1_intervals", "q1_stats", "q1_nemenyi", "q1_wilcoxon", "q2_curves", "q2_gain", "q2_stats",
+                     "q2_nemenyi", "q2_wilcoxon")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- one dataset
-@task(name="dataset", task_run_name="{dataset}", cache_policy=NO_CACHE, persist_result=False)
+@task(name="dataset", task_run_name="{dataset}-seed{seed}", cache_policy=NO_CACHE, persist_result=False)
 def run_dataset(source: str, dataset: str, params: dict[str, Any], env: dict[str, str], workdir: str | None = None,
-                keep: bool = False) -> dict[str, Any]:
-    """``dvc repro evaluate`` of one dataset in a fresh copy of the pipeline; its Q1 and
-    Q2 tables."""
+                keep: bool = False, seed: int = 0) -> dict[str, Any]:
+    """``dvc repro compare`` of one dataset (one seed: ``params`` holds it as
+    ``prepare.random_state``) in a fresh copy of the pipeline; its Q1 and Q2 tables."""
     logger = get_run_logger()
     start = time.perf_counter()
-    root = Path(tempfile.mkdtemp(prefix=f"auxqual-bench-{dataset}-", dir=workdir))
+    root = Path(tempfile.mkdtemp(prefix=f"auxqual-bench-{dataset.replace('/', '_')}-seed{seed}-", dir=workdir))
     try:
         copy_pipeline(Path(source), root, params, env=env)
         logger.info("%s: dvc repro %s in %s", dataset, TARGET_STAGE, root)
@@ -72,11 +89,12 @@ def run_dataset(source: str, dataset: str, params: dict[str, Any], env: dict[str
         except DvcCommandError as error:
             logger.error("dataset %s: %s", dataset, error)
             raise
-        q1 = pd.read_parquet(root / "results/q1.parquet")
-        q2 = pd.read_parquet(root / "results/q2.parquet")
+        tables = {name: pd.read_parquet(root / f"results/{name}.parquet") for name in CELL_TABLES}
+        tables["q1"], tables["q2"] = tables["q1"].assign(seed=seed), tables["q2"].assign(seed=seed)
         seconds = time.perf_counter() - start
-        logger.info("%s: %d Q1 rows, %d Q2 rows in %.1f s", dataset, len(q1), len(q2), seconds)
-        return {"dataset": dataset, "q1": q1, "q2": q2, "seconds": seconds}
+        logger.info("%s seed %d: %d Q1 rows, %d Q2 rows in %.1f s", dataset, seed, len(tables["q1"]),
+                    len(tables["q2"]), seconds)
+        return {"dataset": dataset, "seed": seed, **tables, "seconds": seconds}
     finally:
         if keep:
             logger.info("%s: kept %s", dataset, root)
@@ -84,22 +102,73 @@ def run_dataset(source: str, dataset: str, params: dict[str, Any], env: dict[str
             shutil.rmtree(root, ignore_errors=True)
 
 
-def dataset_params(base: dict[str, Any], folder: Path, dataset: str) -> dict[str, Any]:
+def dataset_params(base: dict[str, Any], folder: Path, dataset: str, seed: int | None = None) -> dict[str, Any]:
     params = json.loads(json.dumps(base))
     set_nested(params, "data.path", str(folder), create=True)
     set_nested(params, "data.datasets", [dataset], create=True)
+    if seed is not None:
+        set_nested(params, "prepare.random_state", int(seed), create=True)
+    score = params.get("score") or {}
+    if isinstance(score.get("dataset_params"), dict):   # stage score refuses datasets not in its run
+        stem = dataset.rsplit("/", 1)[-1]
+        score["dataset_params"] = {k: v for k, v in score["dataset_params"].items() if str(k) == stem}
     return params
+
+
+def params_sha256(params: dict[str, Any]) -> str:
+    """The content hash of a cell's params (canonical JSON): what makes a finished cell reusable."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def cell_dir(out: Path, dataset: str, seed: int) -> Path:
+    return out / CELLS / dataset / f"seed{int(seed)}"
+
+
+def load_cell(out: Path, dataset: str, seed: int, params: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished cell's tables, or ``None`` when it has not finished with these params."""
+    folder = cell_dir(out, dataset, seed)
+    try:
+        done = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+        if done.get("params_sha256") != params_sha256(params):
+            return None
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in CELL_TABLES}
+    except (OSError, ValueError):
+        return None
+    return {"dataset": dataset, "seed": int(seed), **tables, "seconds": float(done.get("seconds", 0.0)),
+            "reused": True}
+
+
+def save_cell(out: Path, result: dict[str, Any], params: dict[str, Any]) -> None:
+    """Keep a finished cell's tables; ``done.json`` (params hash, seconds) is written last."""
+    from auxqual.io import write_json, write_parquet
+
+    folder = cell_dir(out, result["dataset"], result["seed"])
+    for name in CELL_TABLES:
+        write_parquet(result[name], folder / f"{name}.parquet")
+    write_json({"dataset": result["dataset"], "seed": int(result["seed"]), "params_sha256": params_sha256(params),
+                "seconds": round(float(result["seconds"]), 1)}, folder / "done.json")
 
 
 def resolve_datasets(folder: Path, names: Sequence[str] | None) -> list[str]:
     """The dataset names (file stems) of ``folder``: all of them, or ``names`` resolved as
-    prepare does (``cardio`` finds ``6_cardio.npz``)."""
-    from auxqual.datasets import dataset_files, resolve_dataset
+    prepare does (``cardio`` finds ``6_cardio.npz``; ``tabular/cardio`` looks in the subfolder
+    ``tabular`` and stays ``tabular/6_cardio``, as ``data.datasets`` takes it). A folder without
+    ``.npz`` files of its own (ADBench's root) gives every ``<subfolder>/<name>`` below it."""
+    from auxqual.datasets import dataset_files, resolve_dataset, split_dataset_name
 
-    files = dataset_files(folder)
     if not names:
-        return list(files)
-    resolved = [resolve_dataset(str(name), files) for name in names]
+        subfolders = [] if any(folder.glob("*.npz")) else sorted(
+            p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.npz"))) if folder.is_dir() else []
+        if subfolders:
+            return [f"{sub}/{name}" for sub in subfolders for name in dataset_files(folder / sub)]
+        return list(dataset_files(folder))
+    resolved = []
+    for name in names:
+        subfolder, stem = split_dataset_name(name, "datasets")
+        found = resolve_dataset(stem, dataset_files(folder / subfolder if subfolder else folder))
+        resolved.append(f"{subfolder}/{found}" if subfolder else found)
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"datasets: a dataset is named twice: {list(names)}")
     return resolved
@@ -128,7 +197,8 @@ def _task_runner(runner: str, workers: int, address: str | None, api_url: str):
 def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[str] | None = None,
               out: str = DEFAULT_OUT, workers: int = 2, runner: str = "threads", address: str | None = None,
               source: str = ".", strict: bool = False, workdir: str | None = None,
-              keep: bool = False) -> dict[str, Any]:
+              keep: bool = False, seeds: list[int] | None = None, rerun: bool = False,
+              params_file: str | None = None) -> dict[str, Any]:
     """Run the pipeline on every dataset of ``folder`` (or ``datasets``); see the module
     docstring."""
     logger = get_run_logger()
@@ -140,7 +210,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
     if workers < 1:
         raise ValueError(f"workers: must be a positive integer, got {workers}")
     names = resolve_datasets(folder_path, datasets)
-    base = load_params(source_path)
+    base = load_params_file(Path(params_file)) if params_file else load_params(source_path)
     for key, value in check_overrides(base, overrides).items():  # a key not in params.yaml is an error
         set_nested(base, key, value)
     with get_client(sync_client=True) as client:
@@ -151,16 +221,30 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
     logger.info("%d dataset(s) on %s (%s worker(s)%s): %s", len(names), runner, workers,
                 f", scheduler {address}" if address else "", names)
     start = time.perf_counter()
+    cells = [(name, seed, dataset_params(base, folder_path, name, seed))
+             for name in names for seed in (seeds if seeds else [None])]
+    done, failures, todo = [], {}, []
+    for name, seed, params in cells:
+        reused = None if rerun else load_cell(out_path, name, _seed_of(params), params)
+        if reused is not None:
+            done.append(reused)
+        else:
+            todo.append((name, seed, params))
+    logger.info("%d cell(s) already finished with the same params (%s), %d to run", len(done),
+                out_path / CELLS, len(todo))
     with _task_runner(runner, workers, address, env["PREFECT_API_URL"]) as task_runner:
         futures = [task_runner.submit(run_dataset, parameters={
-            "source": str(source_path), "dataset": name, "params": dataset_params(base, folder_path, name),
-            "env": env, "workdir": workdir, "keep": keep}) for name in names]
-        done, failures = [], {}
-        for name, future in zip(names, futures):
+            "source": str(source_path), "dataset": name, "params": params, "env": env, "workdir": workdir,
+            "keep": keep, "seed": _seed_of(params)}) for name, seed, params in todo]
+        for (name, seed, params), future in zip(todo, futures):
+            label = name if seed is None else f"{name}/seed{seed}"
             try:
-                done.append(future.result())
+                result = future.result()
             except Exception as error:  # this dataset's task failed, or the cluster could not run it
-                failures[name] = failure_message(error)
+                failures[label] = failure_message(error)
+                continue
+            save_cell(out_path, result, params)
+            done.append(result)
     seconds = time.perf_counter() - start
     summary = write_outputs(out_path, done, failures)
     _publish(summary, failures, out_path, seconds)
@@ -169,9 +253,27 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
     if failures and (strict or not done):
         raise RuntimeError(f"{len(failures)} of {len(names)} dataset(s) failed: "
                            + "; ".join(f"{k}: {v}" for k, v in failures.items()))
-    return {"out": str(out_path), "datasets": [d["dataset"] for d in done], "failures": failures,
-            "seconds": round(seconds, 1), "dataset_seconds": {d["dataset"]: round(d["seconds"], 1) for d in done},
+    return {"out": str(out_path), "datasets": sorted({d["dataset"] for d in done}), "failures": failures,
+            "seconds": round(seconds, 1), "cells_reused": sum(bool(d.get("reused")) for d in done),
+            "dataset_seconds": {f"{d['dataset']}/seed{d['seed']}": round(d["seconds"], 1) for d in done},
             "summary": summary.to_dict(orient="records")}
+
+
+def load_params_file(path: Path) -> dict[str, Any]:
+    """A params file given with ``--params`` (instead of the source's params.yaml)."""
+    import yaml
+
+    try:
+        params = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"--params {path}: cannot read the params file ({error})") from error
+    if not isinstance(params, dict):
+        raise ValueError(f"--params {path}: expected a mapping of sections")
+    return params
+
+
+def _seed_of(params: dict[str, Any]) -> int:
+    return int((params.get("prepare") or {}).get("random_state", 0))
 
 
 def failure_message(error: BaseException) -> str:
@@ -179,7 +281,11 @@ def failure_message(error: BaseException) -> str:
     the one the Dask scheduler or worker raised when it could not run the task (a module
     it cannot import, a worker lost too often). ``future.state`` would only say PENDING
     there: a task that never started has no state in the Prefect API."""
-    return f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}"
+    chain = []
+    while error is not None and len(chain) < 5:  # the root cause first: distributed keeps the chain
+        chain.append(f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}")
+        error = error.__cause__  # an explicit `raise ... from`: the context may be unrelated
+    return chain[-1] + "".join(f" (reported as {outer})" for outer in reversed(chain[:-1]))
 
 
 # --------------------------------------------------------------------------- outputs
@@ -190,7 +296,8 @@ def summarise(q1: pd.DataFrame, q2: pd.DataFrame) -> pd.DataFrame:
     columns = ["dataset", "score", "q1_auroc", "q2_mean_auroc", "q2_auroc_q0"]
     if q1.empty and q2.empty:
         return pd.DataFrame(columns=columns)
-    left = q1[["dataset", "score", "auroc"]].rename(columns={"auroc": "q1_auroc"})
+    left = (q1.groupby(["dataset", "score"], sort=False)["auroc"].mean().reset_index()   # mean over seeds
+            .rename(columns={"auroc": "q1_auroc"}))
     right = q2_summary(q2, by=("dataset", "score")).rename(columns={"mean_auroc": "q2_mean_auroc",
                                                                        "auroc_q0": "q2_auroc_q0"})
     table = left.merge(right[["dataset", "score", "q2_mean_auroc", "q2_auroc_q0"]], on=["dataset", "score"],
@@ -201,14 +308,16 @@ def summarise(q1: pd.DataFrame, q2: pd.DataFrame) -> pd.DataFrame:
 def write_outputs(out: Path, done: list[dict[str, Any]], failures: dict[str, str]) -> pd.DataFrame:
     from auxqual.io import write_parquet, write_text
 
-    done = sorted(done, key=lambda d: d["dataset"])
-    q1 = pd.concat([d["q1"] for d in done], ignore_index=True) if done else pd.DataFrame()
-    q2 = pd.concat([d["q2"] for d in done], ignore_index=True) if done else pd.DataFrame()
+    done = sorted(done, key=lambda d: (d["dataset"], d.get("seed", 0)))
+    tables = {name: pd.concat([d[name] for d in done], ignore_index=True) if done else pd.DataFrame()
+              for name in ("q1", "q2", "q1_seeds", "q2_seeds")}
+    q1, q2 = tables["q1"], tables["q2"]
     summary = summarise(q1, q2)
     out.mkdir(parents=True, exist_ok=True)
     if done:
-        write_parquet(q1, out / "q1.parquet")
-        write_parquet(q2, out / "q2.parquet")
+        for name, table in tables.items():
+            write_parquet(table, out / f"{name}.parquet")
+        write_comparison(out, tables["q1_seeds"], tables["q2_seeds"])
     write_text(summary.to_csv(index=False, float_format="%.6f", lineterminator="\n"), out / "summary.csv")
     write_text(summary_markdown(summary, failures), out / "summary.md")
     failures_path = out / "failures.csv"
@@ -218,6 +327,52 @@ def write_outputs(out: Path, done: list[dict[str, Any]], failures: dict[str, str
     elif failures_path.exists():
         failures_path.unlink()
     return summary
+
+
+def write_comparison(out: Path, q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, *, reference: str = "eap",
+                     alpha: float = 0.05) -> None:
+    """The comparison over datasets and seeds (``auxqual.comparison.compare_seeds``: the code of
+    stage ``compare``) as Parquet tables, ``comparison.md`` and the critical-difference
+    diagrams (drawn when the tests ran: at least 2 datasets and 3 scores)."""
+    from auxqual import plots
+    from auxqual.comparison import RANDOM_SCORE, compare_seeds
+    from auxqual.io import write_parquet, write_text
+
+    try:
+        tables = compare_seeds(q1_seeds, q2_seeds, reference=reference, alpha=alpha)
+    except ValueError as error:   # e.g. a score missing on some dataset: say so, keep the pooled tables
+        write_text(f"# Comparison over datasets\n\nNot computed: {error}\n", out / "comparison.md")
+        return
+    for name in COMPARISON_TABLES:
+        write_parquet(tables[name], out / f"{name}.parquet")
+    lines = ["# Comparison over datasets", ""]
+    for name, treatment in (("q1", "estimator"), ("q2", "score")):
+        stats, tests = tables[f"{name}_stats"], tables[f"{name}_wilcoxon"]
+        first = stats.iloc[0]
+        label = {"q1": "Q1 AUROC", "gain": "Q2 gain over random selection", "area": "Q2 normalised area"}
+        lines += [f"## {label.get(str(first['value']), first['value'])}", "",
+                  f"{int(first['n_blocks'])} datasets × {int(first['n_seeds'])} seeds; "
+                  + (f"Friedman p = {first['friedman_p']:.3g}, Nemenyi critical difference {first['cd']:.2f}."
+                     if not first["note"] else f"no test: {first['note']}."), "",
+                  _markdown(stats[[treatment, "mean_rank", "mean", "degenerate_blocks"]]), "",
+                  _markdown(tests[[treatment, "wins", "ties", "losses", "mean_difference", "p_value", "p_holm",
+                                   "significant", "degenerate_blocks"]]), ""]
+        if not first["note"]:
+            figure = "q1_cd.png" if name == "q1" else ("q2_gain_cd.png" if first["value"] == "gain" else "q2_cd.png")
+            title = ("Q1: mean rank over datasets (1 = best)" if name == "q1" else
+                     f"Q2 {'gain over ' + RANDOM_SCORE if first['value'] == 'gain' else 'area'}: mean rank (1 = best)")
+            plots.cd_diagram_from_tables(stats, tables[f"{name}_nemenyi"], out / figure, treatment=treatment,
+                                         title=title)
+    write_text("\n".join(lines), out / "comparison.md")
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 def summary_markdown(summary: pd.DataFrame, failures: dict[str, str]) -> str:
@@ -266,25 +421,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="where the per-dataset copies go (default: temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the per-dataset copies")
     parser.add_argument("--strict", action="store_true", help="fail the run when any dataset fails")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds of the protocol's split (prepare.random_state), one task per "
+                             "(dataset, seed); default: params.yaml's prepare.random_state")
+    parser.add_argument("--params", dest="params_file", default=None,
+                        help="a params file to use instead of the source's params.yaml (e.g. params/paper-scale.yaml)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run every cell again, even those finished with the same params (<out>/cells)")
     args = parser.parse_args(argv)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()] if args.datasets else None
     try:
-        check_overrides(load_params(Path(args.source).expanduser().resolve()), args.overrides)
+        seeds = parse_seeds(args.seeds)
+        base = (load_params_file(Path(args.params_file)) if args.params_file
+                else load_params(Path(args.source).expanduser().resolve()))
+        check_overrides(base, args.overrides)
         resolve_datasets(Path(args.folder), datasets)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     state = benchmark(folder=args.folder, datasets=datasets, overrides=args.overrides or None, out=args.out,
                       workers=args.workers, runner=args.runner, address=args.address, source=args.source,
-                      strict=args.strict, workdir=args.workdir, keep=args.keep, return_state=True)
+                      strict=args.strict, workdir=args.workdir, keep=args.keep, seeds=seeds, rerun=args.rerun,
+                      params_file=args.params_file, return_state=True)
     if not state.is_completed():
         print(f"benchmark run {state.name}: {state.message}", file=sys.stderr)
         return 1
     result = state.result()
-    print(f"{len(result['datasets'])} dataset(s) in {result['seconds']} s -> {result['out']}")
+    print(f"{len(result['datasets'])} dataset(s) in {result['seconds']} s ({result['cells_reused']} finished "
+          f"cell(s) reused) -> {result['out']}")
     for name, message in result["failures"].items():
         print(f"failed: {name}: {message}", file=sys.stderr)
     return 0
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` → ``[0, 1, 2]``; ``None`` → ``None``; anything else is a ``ValueError`` naming --seeds."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise ValueError(f"--seeds: expected comma-separated non-negative integers, got {text!r}") from error
+    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: expected distinct non-negative integers, got {text!r}")
+    return seeds
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ Runners (params ``fanout.runner``):
   scheduler at ``address`` (params ``fanout.address``, else the environment variable
   ``AUXQUAL_DASK_ADDRESS``). Remote workers must see the repository at the same
   absolute path (a shared file system) with the same code and environment: the cells
-  read and write the stage's files by path relative to the repository root.
+  read and write the stage's files by path relative to the repository root. The cell
+  function travels by name (``stages.train.fit_cell``, never ``__main__``: see
+  :func:`importable`), so the scheduler and the workers import ``stages`` and ``auxqual``
+  from their environment (the project's editable install), once: restart them after
+  changing the code. Inside a worker (a daemonic process) the library's parallel loops
+  run on threads or in the worker itself, with the same results. A cell's own
+  ``ValueError`` reaches the stage unchanged; any other failure on the cluster (a module
+  the scheduler cannot import, a worker lost too often) as :class:`CellFailed`, one line
+  with the remote cause.
 
 Prefect and Dask are imported only inside those runners, so ``dvc repro`` with the
 default runner never imports them. Without ``PREFECT_API_URL`` the two Prefect runners
@@ -281,7 +289,7 @@ def one_line(error: BaseException) -> str:
     chain = []
     while error is not None and len(chain) < 5:
         chain.append(f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}")
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        error = error.__cause__  # an explicit `raise ... from`: the context may be unrelated
     return chain[-1] + "".join(f" (reported as {outer})" for outer in reversed(chain[:-1]))
 
 

@@ -14,7 +14,8 @@ Writes ``reports/``:
   Nemenyi) of Q1 and of the Q2 gain over random selection, from stage ``compare``'s tables,
   degenerate scores named; drawn when there are at least 2 datasets
 - ``summary.md``: the tables behind the figures (the Q1 comparison of
-  ``results/q1_table.md`` included), and how many models the lineage holds. Wall-clock
+  ``results/q1_table.md`` included; the Q1 table names the datasets where a score was
+  degenerate, from ``results/q1_seeds.parquet``), and how many models the lineage holds. Wall-clock
   times are not in the report (it is a DVC output and stays byte-reproducible); they are
   in ``results/timings/q1_table.md``.
 
@@ -90,7 +91,13 @@ def main() -> None:
             wide = q1.pivot(index="score", columns="dataset", values="auroc")
             wide = wide.reindex(list(dict.fromkeys(q1["score"])))
             wide["mean"] = wide.mean(axis=1)
-            lines += [_markdown_table(wide.reset_index()), ""]
+            seeds = pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet")     # stage compare: degenerate flags
+            flagged = seeds[seeds["degenerate"]].groupby("estimator")["dataset"].nunique()
+            wide["degenerate on"] = [f"{int(flagged.get(s, 0))}/{seeds['dataset'].nunique()} datasets"
+                                     if flagged.get(s, 0) else "" for s in wide.index]
+            lines += [_markdown_table(wide.reset_index()), "",
+                      "`degenerate on`: datasets where the score was constant or had fewer than 5 % distinct "
+                      "values; its Q1 there is its tie-break, not a ranking.", ""]
         else:
             lines += ["(no benchmark_mixture set: Q1 not measured)", ""]
         # the Q1 comparison of results/q1_table.md, its headings one level down

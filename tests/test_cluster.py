@@ -14,8 +14,8 @@ workers inherit this process's ``sys.path`` and modules.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,9 +61,22 @@ def small_params() -> dict:
     return params
 
 
+def small_repo(path: Path) -> Path:
+    """A repository of the small config, with numba's caches of the library's compiled kernels
+    where this checkout has them: make_repo copies the sources with their modification times,
+    which is what a numba cache is checked against, so the stages need not compile again
+    (half a minute per process on 2 busy cores). The workers import this checkout's own."""
+    repo = make_repo(path, small_params())
+    for cache in (ROOT / "auxqual").rglob("__pycache__/*.nb[ic]"):
+        target = repo / cache.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cache, target)
+    return repo
+
+
 def user_env(**extra: str) -> dict[str, str]:
     """A user's shell in the project's environment: the venv on PATH, nothing that makes
-    the project importable or changes joblib, no Prefect API (each run starts its own)."""
+    the project importable or changes joblib; the Prefect API only where ``extra`` names it."""
     env = {k: v for k, v in os.environ.items()
            if k != "PYTHONPATH" and not k.startswith(("JOBLIB", "AUXQUAL_", "PREFECT_API"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -106,6 +119,18 @@ def edit_params(repo: Path, edit) -> str:
 
 
 # --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """One Prefect API for the module, as the README's long-lived setup has (``prefect server
+    start``, ``PREFECT_API_URL`` for the flows, the stages and the workers): the test harness."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
 def run_pipeline(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``python -m flows.pipeline ARGS`` in ``repo``, as the README runs it."""
     done = subprocess.run([sys.executable, "-m", "flows.pipeline", *args], cwd=repo, env=user_env(**env),
@@ -118,7 +143,7 @@ def run_pipeline(repo: Path, *args: str, **env: str) -> subprocess.CompletedProc
 def serial_run(tmp_path_factory):
     """``dvc repro`` of the small config on the serial runner (the reference bytes), started
     in the background: the cluster's run goes on meanwhile."""
-    repo = make_repo(tmp_path_factory.mktemp("serial"), small_params())
+    repo = small_repo(tmp_path_factory.mktemp("serial"))
     with open(repo.parent / "repro.log", "wb") as log:
         process = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=repo, env=user_env(), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -138,12 +163,12 @@ def serial(serial_run):
 
 @pytest.fixture(scope="module")
 def clustered(tmp_path_factory):
-    return make_repo(tmp_path_factory.mktemp("cluster"), small_params())
+    return small_repo(tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture(scope="module")
-def cluster(clustered):
-    with dask_cluster(clustered, workers=2, env=user_env()) as running:
+def cluster(clustered, prefect_api):
+    with dask_cluster(clustered, workers=2, env=user_env(PREFECT_API_URL=prefect_api)) as running:
         yield running
 
 
@@ -159,8 +184,10 @@ def test_the_cluster_listens_on_the_chosen_interface_only(cluster):
     assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
 
 
-def test_the_pipeline_on_an_external_cluster_gives_the_serial_bytes(serial_run, clustered, cluster, request):
-    run_pipeline(clustered, "--set", "fanout.runner=dask", AUXQUAL_DASK_ADDRESS=cluster.address)
+def test_the_pipeline_on_an_external_cluster_gives_the_serial_bytes(serial_run, clustered, cluster, prefect_api,
+                                                                    request):
+    run_pipeline(clustered, "--set", "fanout.runner=dask", AUXQUAL_DASK_ADDRESS=cluster.address,
+                 PREFECT_API_URL=prefect_api)
     serial = request.getfixturevalue("serial")  # the serial run, once it has finished
 
     from distributed import Client
@@ -188,12 +215,12 @@ def test_the_pipeline_on_an_external_cluster_gives_the_serial_bytes(serial_run, 
 
 
 # --------------------------------------------------------------------------- failures
-def test_a_bad_parameter_seen_only_by_a_worker_fails_the_stage_in_the_serial_line(serial, cluster):
+def test_a_bad_parameter_seen_only_by_a_worker_fails_the_stage_in_the_serial_line(serial, cluster, prefect_api):
     repo = serial
     before = edit_params(repo, lambda p: (p["train"]["params"].update(ssdo={"nosuch": 1}),
                                           p["fanout"].update(runner="dask")))
     try:
-        on_cluster = run_stage(repo, "train", AUXQUAL_DASK_ADDRESS=cluster.address)
+        on_cluster = run_stage(repo, "train", AUXQUAL_DASK_ADDRESS=cluster.address, PREFECT_API_URL=prefect_api)
         edit_params(repo, lambda p: p["fanout"].update(runner="serial"))
         serial = run_stage(repo, "train")
     finally:
@@ -216,33 +243,37 @@ def blind_scheduler(clustered, tmp_path_factory):
         yield running
 
 
-def test_a_scheduler_that_cannot_import_the_project_fails_the_stage_with_the_cause(serial, blind_scheduler):
+def test_a_scheduler_that_cannot_import_the_project_fails_the_stage_with_the_cause(serial, blind_scheduler,
+                                                                                   prefect_api):
     before = edit_params(serial, lambda p: p["fanout"].update(runner="dask"))
     try:
-        done = run_stage(serial, "generate", AUXQUAL_DASK_ADDRESS=blind_scheduler.address)
+        done = run_stage(serial, "generate", AUXQUAL_DASK_ADDRESS=blind_scheduler.address,
+                         PREFECT_API_URL=prefect_api)
     finally:
         (serial / "params.yaml").write_text(before)
     assert done.returncode == 2
     lines = error_lines(done.stderr)
     assert len(lines) == 1, done.stderr[-3000:]
     assert f"failed on the Dask scheduler at {blind_scheduler.address}" in lines[0]
-    assert "ModuleNotFoundError: import of stages halted" in lines[0]  # the cause, not only "could not deserialize"
+    assert "ModuleNotFoundError: No module named 'stages" in lines[0]  # the cause, not only "could not deserialize"
     assert "Traceback" not in done.stderr
 
 
-def test_the_benchmark_flow_writes_the_schedulers_cause_to_failures_csv(serial, blind_scheduler, tmp_path):
+def test_the_benchmark_flow_writes_the_schedulers_cause_to_failures_csv(serial, blind_scheduler, prefect_api,
+                                                                        tmp_path):
     repo = serial
     out = tmp_path / "bench"
     done = subprocess.run([sys.executable, "-m", "flows.benchmark", "--folder", str(repo / "data/default"),
                            "--datasets", "digits", "--source", str(repo), "--out", str(out), "--runner", "dask",
-                           "--address", blind_scheduler.address], cwd=repo, env=user_env(), capture_output=True,
+                           "--address", blind_scheduler.address], cwd=repo,
+                          env=user_env(PREFECT_API_URL=prefect_api), capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 1  # every dataset failed: the run fails, after writing its tables
     failures = pd.read_csv(out / "failures.csv")
     assert failures["dataset"].tolist() == ["digits"]
     message = failures["error"].iloc[0]
-    assert "ModuleNotFoundError: import of flows halted" in message and "\n" not in message
-    assert "PENDING" not in message and "import of flows halted" in done.stderr
+    assert "ModuleNotFoundError: No module named 'flows" in message and "\n" not in message
+    assert "PENDING" not in message and f"failed: digits: {message}" in done.stderr
 
 
 # --------------------------------------------------------------------------- worker loss
@@ -260,7 +291,7 @@ def hold_first_attempt(cell: dict) -> dict:
     return {"n": cell["n"], "square": cell["n"] ** 2}
 
 
-def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(cluster, tmp_path):
+def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(cluster, prefect_api, tmp_path):
     import cloudpickle
 
     from stages.fanout import run_cells
@@ -290,3 +321,35 @@ def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(clus
     reruns = [int(path.name.split("-")[1]) for path in tmp_path.glob("started-*")]
     assert len(reruns) == 2 and killed in reruns  # cell 0 ran again, in another worker process
     assert killed not in cluster.worker_pids()  # the nanny replaced the killed worker
+
+
+# --------------------------------------------------------------------------- a worker's folder
+def test_a_worker_runs_the_cells_of_one_repository_folder_at_a_time(tmp_path):
+    """A long-lived worker of several threads may be sent cells of two repositories; the
+    working folder belongs to the process, so a cell of another folder waits until the
+    running ones are done (a cell of the same folder would not)."""
+    from stages.fanout import _IN_FOLDER
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    seen: list[str] = []
+
+    def other_cell() -> None:
+        with _IN_FOLDER(str(second)):
+            seen.append(os.getcwd())
+
+    here = os.getcwd()
+    try:
+        with _IN_FOLDER(str(first)):
+            with _IN_FOLDER(str(first)):  # the same folder: no wait
+                seen.append(os.getcwd())
+            other = threading.Thread(target=other_cell)
+            other.start()
+            other.join(timeout=1.0)
+            assert other.is_alive()  # still waiting for the cell of `first`
+            seen.append(os.getcwd())
+        other.join(timeout=30)
+    finally:
+        os.chdir(here)
+    assert not other.is_alive()
+    assert seen == [str(first), str(first), str(second)]

@@ -197,3 +197,28 @@ def test_importing_comparison_does_not_import_scikit_posthocs():
     code = "import sys, auxqual.comparison; sys.exit('scikit_posthocs' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------- whole comparisons
+def test_significance_with_one_dataset_says_why_no_test_ran():
+    table = _table({"eap": 0.2, "rarity": 0.0, "lava": 0.1}, n_datasets=1).assign(degenerate=False)
+    result = comparison.significance(table, "q1", treatment="estimator")
+    stats = result["stats"]
+    assert list(stats["estimator"]) == ["eap", "lava", "rarity"] and list(stats["mean_rank"]) == [1.0, 2.0, 3.0]
+    assert stats["friedman_p"].isna().all() and stats["cd"].isna().all()
+    assert (stats["note"] == "tests need at least 2 datasets and 3 estimators, got 1 and 3").all()
+    assert result["nemenyi"].empty and not result["wilcoxon"]["significant"].any()
+
+
+def test_compare_seeds_without_a_random_score_compares_the_area():
+    q1 = _table({"eap": 0.2, "rarity": 0.0, "lava": 0.1}).assign(degenerate=False)
+    q2 = _q2()
+    q2 = pd.concat([q2, q2[q2["score"] == "eap"].assign(score="lava", auroc=0.7)], ignore_index=True)
+    q2 = pd.concat([q2.assign(dataset=f"d{i}") for i in range(3)], ignore_index=True).assign(degenerate=False)
+    with_random = comparison.compare_seeds(q1, q2)
+    assert (with_random["q2_stats"]["value"] == "gain").all() and len(with_random["q2_gain"]) == 3 * 3 * 5
+    assert with_random["q2_stats"]["score"].tolist() == ["eap", "random", "lava"]
+    without = comparison.compare_seeds(q1, q2[q2["score"] != "random"])
+    assert (without["q2_stats"]["value"] == "area").all() and without["q2_gain"].empty
+    assert without["q2_curves"]["mean_gain"].isna().all()
+    assert with_random["q1_stats"]["friedman_p"].iloc[0] < 0.05

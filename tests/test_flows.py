@@ -331,13 +331,66 @@ def test_benchmark_flow_writes_one_table_and_reports_a_failing_dataset(flow_repo
     flow_run_id = state.state_details.flow_run_id
     with _client() as client:  # one task per dataset: the UI shows each one's progress
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    assert sorted((run.name, run.state.type.value) for run in runs) == [("digits", "COMPLETED"),
-                                                                        ("linnerud", "FAILED")]
+    assert sorted((run.name, run.state.type.value) for run in runs) == [("digits-seed0", "COMPLETED"),
+                                                                        ("linnerud-seed0", "FAILED")]
     assert {"benchmark-summary", "benchmark-report"} <= set(artifacts_of(flow_run_id))
 
     strict = benchmark(folder=str(repo / "data/default"), datasets=["linnerud"], source=str(repo),
                        out=str(tmp_path / "strict"), workers=1, return_state=True)
     assert strict.is_failed() and "linnerud" in strict.message
+
+
+def test_benchmark_flow_repeats_seeds_and_resumes_only_the_new_cells(flow_repo, tmp_path):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.benchmark import benchmark
+
+    repo, out = flow_repo["repo"], tmp_path / "seeds"
+    first = benchmark(folder=str(repo / "data/default"), datasets=["digits"], source=str(repo), out=str(out),
+                      workers=1, seeds=[3], return_state=True).result()
+    assert first["cells_reused"] == 0 and list(first["dataset_seconds"]) == ["digits/seed3"]
+    kept = (out / "cells/digits/seed3/q1_seeds.parquet").read_bytes()
+
+    state = benchmark(folder=str(repo / "data/default"), datasets=["digits"], source=str(repo), out=str(out),
+                      workers=1, seeds=[3, 4], return_state=True)
+    assert state.result()["cells_reused"] == 1
+    with _client() as client:    # adding a seed runs only the new cell
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert [run.name for run in runs] == ["digits-seed4"]
+    assert (out / "cells/digits/seed3/q1_seeds.parquet").read_bytes() == kept
+    q1 = pd.read_parquet(out / "q1_seeds.parquet")
+    assert sorted(set(q1["seed"])) == [3, 4] and {"n_distinct", "degenerate", "estimator", "q1"} <= set(q1.columns)
+    assert q1[q1["seed"] == 3]["q1"].tolist() != q1[q1["seed"] == 4]["q1"].tolist()   # another split
+    assert sorted(set(pd.read_parquet(out / "q2_seeds.parquet")["seed"])) == [3, 4]
+    intervals = pd.read_parquet(out / "q1_intervals.parquet")
+    assert (intervals["n"] == 2).all() and (intervals["ci_low"] <= intervals["mean"]).all()
+
+
+def test_benchmark_seeds_option_is_checked():
+    from flows.benchmark import parse_seeds
+
+    assert parse_seeds("0, 1,2") == [0, 1, 2] and parse_seeds(None) is None
+    for bad in ("a", "1,1", "-1", ""):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_benchmark_cells_of_an_adbench_root_with_subfolders(tmp_path):
+    from flows.benchmark import dataset_params, resolve_datasets
+
+    for name in ("tabular/6_cardio", "tabular/29_Pima", "image_resnet18/MVTec-AD_cable"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / f"{name}.npz").write_bytes(b"")
+    assert resolve_datasets(tmp_path, None) == ["image_resnet18/MVTec-AD_cable", "tabular/29_Pima",
+                                                 "tabular/6_cardio"]
+    assert resolve_datasets(tmp_path, ["tabular/cardio"]) == ["tabular/6_cardio"]
+    base = {"prepare": {"random_state": 0},
+            "score": {"dataset_params": {"MVTec-AD_cable": {"lava": {}}, "6_cardio": {"ame": {}}}}}
+    params = dataset_params(base, tmp_path, "image_resnet18/MVTec-AD_cable", seed=2)
+    assert params["data"]["datasets"] == ["image_resnet18/MVTec-AD_cable"] and params["prepare"]["random_state"] == 2
+    assert params["score"]["dataset_params"] == {"MVTec-AD_cable": {"lava": {}}}   # stage score refuses the others
+    assert base["score"]["dataset_params"]["6_cardio"] == {"ame": {}}              # the base is not changed
 
 
 # --------------------------------------------------------------------------- failures
