@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from prefect import get_client
 
-    from flows.benchmark import benchmark
+    from flows.benchmark import TARGET_STAGE, benchmark
 
     with get_client(sync_client=True) as client:  # start a temporary API now, not inside the timing
         client.hello()
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         "configuration in the table); Prefect API: " + ("temporary local" if "127.0.0.1" in api else api),
         f"- datasets ({len(datasets)}, {args.folder.name}): {', '.join(datasets)}",
         f"- params overrides: {'; '.join(sets)}",
-        "- each dataset: `dvc repro evaluate` in its own copy of the pipeline (flows/benchmark.py)", "",
+        f"- each dataset: `dvc repro {TARGET_STAGE}` in its own copy of the pipeline (flows/benchmark.py)", "",
         "| runner | workers | seconds | speedup | mean s per dataset task | same bytes (q1, q2, summary) "
         "| load before |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: |",

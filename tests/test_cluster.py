@@ -301,8 +301,15 @@ def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(clus
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     try:
         outcome: dict = {}
-        worker = threading.Thread(target=lambda: outcome.update(results=run_cells(
-            hold_first_attempt, cells, runner="dask", address=cluster.address, desc="loss")), daemon=True)
+
+        def fan_out() -> None:
+            try:
+                outcome["results"] = run_cells(hold_first_attempt, cells, runner="dask", address=cluster.address,
+                                               desc="loss")
+            except Exception as error:  # reported by the assertion below
+                outcome["error"] = error
+
+        worker = threading.Thread(target=fan_out, daemon=True)
         worker.start()
         deadline = time.monotonic() + 240
         while not list(tmp_path.glob("started-*")) and time.monotonic() < deadline and worker.is_alive():
@@ -316,7 +323,7 @@ def test_a_worker_killed_mid_cell_is_replaced_and_the_results_are_identical(clus
         (tmp_path / "release").write_text("")  # unblocks the first attempt if the kill had missed
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    assert not worker.is_alive()
+    assert not worker.is_alive() and "error" not in outcome, outcome
     assert outcome["results"][1:] == expected and outcome["results"][0] == {"n": 0, "square": 0}
     reruns = [int(path.name.split("-")[1]) for path in tmp_path.glob("started-*")]
     assert len(reruns) == 2 and killed in reruns  # cell 0 ran again, in another worker process
