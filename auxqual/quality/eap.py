@@ -30,12 +30,11 @@ from functools import partial
 
 import numpy as np
 import torch
-from joblib.externals.loky import ProcessPoolExecutor
 from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO
-from auxqual.device import pick_device, processes_allowed, torch_threads
+from auxqual.device import pick_device, torch_threads
 from auxqual.distances import SelfDistances, as_tensor
 from auxqual.io import check_features, check_labels
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
@@ -73,7 +72,7 @@ class EAPDetails:
 
 @dataclass(frozen=True)
 class _SubsetSettings:
-    """The parameters a subset fit needs (picklable, for worker processes)."""
+    """The parameters a subset fit needs."""
 
     k0: int
     ssdo_k: int
@@ -120,42 +119,6 @@ def _fit_subset(X: np.ndarray, y: np.ndarray, mask: np.ndarray, settings: _Subse
         k = k_star(ranks, n_t, settings.k0, settings.confidence)
         cover = BallCover.fit(normals, k, block_elements=settings.block_elements, blocks=distances)
         return _SubsetModel(detector, cover, k, n_t)
-
-
-def _fit_in_processes(fit, masks: np.ndarray, workers: int, bar: tqdm) -> list[_SubsetModel]:
-    """``fit`` of every mask, in order: ``workers`` processes take masks from the front
-    while this process works from the back, so the workers' start-up time is not lost.
-
-    The pool is EAP's own and is shut down before returning. It is never loky's
-    process-wide reusable executor: joblib's ``Parallel(backend="loky")`` reuses that
-    one too and fails on an executor it did not create (``'_ReusablePoolExecutor'
-    object has no attribute '_temp_folder_manager'``), so a baseline fitted after EAP
-    in the same process would crash.
-    """
-    executor = ProcessPoolExecutor(max_workers=workers)
-    futures = [executor.submit(fit, mask) for mask in masks]
-    try:
-        results: list[_SubsetModel | None] = [None] * len(masks)
-        for index in reversed(range(len(masks))):
-            if not futures[index].cancel():
-                break  # the workers hold this one and every one before it
-            results[index] = _tick(bar, fit(masks[index]))
-        for index, future in enumerate(futures):
-            if results[index] is None:
-                results[index] = _tick(bar, future.result())
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        executor.shutdown(wait=True, kill_workers=True)
-        raise
-    executor.shutdown(wait=True)
-    return results
-
-
-def _processes_allowed() -> bool:
-    """False inside a daemonic worker (a Dask worker) or where joblib's process pools are
-    turned off (nested inside the pipeline's own workers): see :func:`processes_allowed`."""
-    return processes_allowed()
 
 
 def _tick(bar: tqdm, item):
@@ -281,27 +244,24 @@ class EAP:
         return masks.astype(bool)
 
     def _fit_subsets(self, X: np.ndarray, y: np.ndarray, settings: "_SubsetSettings") -> list[_SubsetModel]:
-        """Fit every subset, in order.
+        """Fit every subset, in order, on ``n_jobs`` threads.
 
-        On CPU with ``n_jobs > 1`` the subsets are shared between this process and
-        ``n_jobs − 1`` worker processes: the isolation forest's fit is bound by
-        Python overhead (the GIL), so threads would not use the other cores. This
-        process works from the end of the list while the workers start up and take
-        subsets from the front, so their start-up time is not lost. On a GPU, or
-        where this process may not start processes (a daemonic Dask worker, or
-        ``JOBLIB_MULTIPROCESSING=0`` as inside the pipeline's own worker processes),
-        threads share the subsets; the results are the same.
+        Threads, not processes: the compiled isolation forest, the distance products and
+        the row statistics all release the GIL, so threads use the cores without a worker
+        process's start-up (seconds of importing torch) or pickling of the fitted subsets,
+        and they work where processes may not be started (a daemonic Dask worker). Each
+        thread runs torch with one intra-op thread on CPU; the results are those of a
+        serial fit.
         """
         masks = self.subset_masks_
-        fit = partial(_fit_subset, X, y, settings=settings, torch_threads_in_worker=1)
         bar = tqdm(total=len(masks), desc="EAP fit", unit="subset", disable=not self.progress)
         try:
             if self.n_jobs is None or self.n_jobs <= 1 or len(masks) <= 1:
+                fit = partial(_fit_subset, X, y, settings=settings, torch_threads_in_worker=1)
                 return [_tick(bar, fit(mask)) for mask in masks]
-            if self.device_.type != "cpu" or not _processes_allowed():  # one GPU, or inside a worker
-                with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
-                    return [_tick(bar, model) for model in pool.map(fit, masks)]
-            return _fit_in_processes(fit, masks, self.n_jobs - 1, bar)
+            fit = partial(_fit_subset, X, y, settings=settings)
+            with self._thread_scope(), ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+                return [_tick(bar, model) for model in pool.map(fit, masks)]
         finally:
             bar.close()
 
