@@ -1,7 +1,7 @@
 """Stage ``lineage``: gather every model's sidecar into one table.
 
-Writes ``results/lineage.parquet`` (``auxqual.lineage.collect_lineage(models)``): one
-row per model and input, linking each model's sha256 to the auxiliary anomaly set
+Writes ``results/lineage.parquet`` (``auxqual.lineage.collect_lineage`` of ``models`` from
+stage train and ``models_selected`` from stage select): one row per model and input, linking each model's sha256 to the auxiliary anomaly set
 (path, sha256, generator, score, q) that produced it. ``auxqual lineage`` queries it.
 """
 
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from auxqual.io import write_parquet
 from auxqual.lineage import collect_lineage
-from stages.common import MODELS_DIR, RESULTS_DIR, Log, StageError, main_wrapper, remove_stale
+from stages.common import MODELS_DIR, RESULTS_DIR, SELECTED_MODELS_DIR, Log, StageError, main_wrapper, remove_stale
 
 LINEAGE_PATH = RESULTS_DIR / "lineage.parquet"
 
@@ -21,7 +23,8 @@ def main() -> None:
     remove_stale(LINEAGE_PATH)
     if not Path(MODELS_DIR).is_dir():
         raise StageError(f"{MODELS_DIR}: not found; run stage 'train' first")
-    table = collect_lineage(MODELS_DIR)
+    tables = [collect_lineage(folder) for folder in (MODELS_DIR, SELECTED_MODELS_DIR) if Path(folder).is_dir()]
+    table = pd.concat(tables, ignore_index=True)
     if len(table) == 0:
         raise StageError(f"{MODELS_DIR}: no lineage sidecars found")
     sort_by = [c for c in ("model_path", "role", "path") if c in table.columns]

@@ -46,7 +46,7 @@ from auxqual.candidates import fit_candidates
 from auxqual.detectors.registry import DETECTOR_NAMES
 from auxqual.selection import (LABELLED, UNIFORM, candidate_grid, decisions, holdout_split, score_weights,
                                select_generator, select_model, validation_weights, weighted_auroc)
-from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, Log, StageError, cached_table, cell_seed,
+from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, SELECTED_MODELS_DIR, Log, StageError, cached_table, cell_seed,
                            dataset_dirs, load_params, main_wrapper, publish_dir, remove_stale, require, score_columns,
                            section, stage_code_deps)
 from stages.fanout import options_from_params, run_cells
@@ -54,7 +54,7 @@ from stages.fanout import options_from_params, run_cells
 Q3_PATH = RESULTS_DIR / "q3.parquet"
 CANDIDATES_PATH = RESULTS_DIR / "q3_candidates.parquet"
 METRICS_PATH = RESULTS_DIR / "q3_metrics.json"
-SELECTED_DIR = Path("models_selected")
+SELECTED_DIR = SELECTED_MODELS_DIR
 MODEL_TASK, GENERATOR_TASK = "model", "generator"
 Q3_COLUMNS = ["dataset", "seed", "task", "score", "chosen", "chosen_val", "chosen_test_auroc", "oracle",
               "oracle_test_auroc", "regret", "rank_corr", "n_candidates", "n_val_normals", "n_val_anomalies",

@@ -277,6 +277,9 @@ def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
     from auxqual.lineage import sha256_file
 
     lineage = pd.read_parquet(repo / "results/lineage.parquet")
+    selected = lineage["model_path"].str.startswith("models_selected/")
+    assert selected.any()  # the models stage select chose are in the table too
+    lineage = lineage[~selected]
     assert len(lineage) == N_MODELS and lineage["model_path"].nunique() == N_MODELS
     row = lineage[lineage["model_path"] == "models/digits/uniform/eap/mlp/q50.pt"].iloc[0]
     assert row["model_sha256"] == sha256_file(repo / row["model_path"])
