@@ -23,3 +23,15 @@ def load_eap_fixture(case: str) -> dict[str, np.ndarray]:
         pytest.skip(f"EAP reference fixture {path} not found (set AUXQUAL_SHARED to the shared/ folder)")
     with np.load(path) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def copy_stage_code(dest: Path) -> Path:
+    """Lay out ``dest`` like the repository for running one stage script: dvc.yaml, stages/
+    and auxqual/ (no byte-code). Returns ``dest``."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copy2(ROOT / "dvc.yaml", dest / "dvc.yaml")
+    for package in ("stages", "auxqual"):
+        shutil.copytree(ROOT / package, dest / package, ignore=ignore)
+    return dest

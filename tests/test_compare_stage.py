@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from auxqual.io import write_parquet
+from tests.conftest import copy_stage_code
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = [f"set{i}" for i in range(8)]
@@ -49,10 +49,7 @@ def _write_inputs(repo: Path) -> None:
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    for package in ("stages", "auxqual"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=ignore)
+    copy_stage_code(tmp_path)
     _write_inputs(tmp_path)
     return tmp_path
 

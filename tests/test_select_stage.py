@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 
 from auxqual.io import features_frame, write_parquet
 from auxqual.lineage import read_sidecar, sha256_file
+from tests.conftest import copy_stage_code
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
@@ -59,10 +59,7 @@ def _write_inputs(repo: Path, dataset: str = "toy") -> None:
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
     """A folder laid out like the repository: dvc.yaml, stages/, auxqual/ and the inputs."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    for package in ("stages", "auxqual"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=ignore)
+    copy_stage_code(tmp_path)
     _write_inputs(tmp_path)
     return tmp_path
 
