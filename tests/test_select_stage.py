@@ -21,7 +21,6 @@ from auxqual.io import features_frame, write_parquet
 from auxqual.lineage import read_sidecar, sha256_file
 from tests.conftest import copy_stage_code
 
-ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
     "select": {"generator": "benchmark_mixture", "validation_fraction": 0.25, "weighting": "minmax", "q": 50,
                "seeds": [0, 1], "candidates": {"iforest": {"n_estimators": [10, 30]}, "pyod_stack": {"n_neighbors": [3]}},
