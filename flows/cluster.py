@@ -135,10 +135,8 @@ def _stop(processes: list[subprocess.Popen], timeout: float) -> None:
             os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for process in processes:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # still alive: killed just below
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         with contextlib.suppress(ProcessLookupError):  # the nanny's worker process too
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()

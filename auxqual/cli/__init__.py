@@ -13,6 +13,7 @@ A ``ValueError`` raised by the library (bad file, column, parameter), an ``OSErr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -69,11 +70,8 @@ def _one_line(error: BaseException) -> str:
 def _silence_stdout() -> None:
     """Point stdout at devnull so that the final flush at exit cannot fail again
     (the recipe of the Python docs for SIGPIPE / BrokenPipeError)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured)
-        pass
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout is no real file (captured)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

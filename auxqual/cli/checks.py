@@ -6,6 +6,7 @@ with exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -44,11 +45,11 @@ def check_output(out: Path, inputs: Mapping[str, Sequence[str | os.PathLike]],
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    try:
+    """Whether ``a`` and ``b`` name one file: by inode when both exist and can be stat'ed,
+    else by resolved path."""
+    with contextlib.suppress(OSError):  # unreadable: fall back to comparing the paths
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
-    except OSError:
-        pass
     return a.resolve() == b.resolve()
 
 
@@ -124,13 +125,11 @@ def check_memory(n_rows: int, n_columns: int, option: str) -> None:
 
 def available_memory() -> int | None:
     """Bytes of memory available now (Linux ``MemAvailable``), else the physical memory, else None."""
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):  # no /proc (not Linux): physical memory
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
