@@ -20,8 +20,9 @@ shared file system), and writes its copy under ``--workdir`` (default: its temp 
 OpenMP threads (``OMP_NUM_THREADS`` ...; values already set in the environment win), so
 parallel datasets do not oversubscribe the cores.
 
-Seeds and resuming: with ``--seeds`` every (dataset, seed) is one task whose pipeline has
-``prepare.random_state = seed`` (the protocol's random split drawn again). A finished cell's
+Seeds and resuming: with ``--seeds`` (or ``prepare.seeds: [0, 1, 2]`` in the params) every
+(dataset, seed) is one task whose pipeline has ``prepare.random_state = seed`` (the protocol's
+random split drawn again). A finished cell's
 tables go to ``<out>/cells/<dataset>/seed<S>/`` (written by the flow, the marker ``done.json``
 last, holding the sha256 of the cell's params); a later run with the same params loads them
 instead of running the cell again, so an interrupted benchmark resumes where it stopped and
@@ -108,6 +109,8 @@ def dataset_params(base: dict[str, Any], folder: Path, dataset: str, seed: int |
     set_nested(params, "data.datasets", [dataset], create=True)
     if seed is not None:
         set_nested(params, "prepare.random_state", int(seed), create=True)
+    if isinstance(params.get("prepare"), dict):      # a cell is one seed: its dvc repro runs random_state
+        params["prepare"].pop("seeds", None)
     score = params.get("score") or {}
     if isinstance(score.get("dataset_params"), dict):   # stage score refuses datasets not in its run
         stem = dataset.rsplit("/", 1)[-1]
@@ -213,6 +216,8 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
     base = load_params_file(Path(params_file)) if params_file else load_params(source_path)
     for key, value in check_overrides(base, overrides).items():  # a key not in params.yaml is an error
         set_nested(base, key, value)
+    if seeds is None:
+        seeds = seeds_from_params(base)
     with get_client(sync_client=True) as client:
         env = {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
     if not address:  # datasets share this machine's cores: no oversubscribed BLAS / OpenMP / torch threads
@@ -423,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="fail the run when any dataset fails")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds of the protocol's split (prepare.random_state), one task per "
-                             "(dataset, seed); default: params.yaml's prepare.random_state")
+                             "(dataset, seed); default: the params' prepare.seeds, else prepare.random_state")
     parser.add_argument("--params", dest="params_file", default=None,
                         help="a params file to use instead of the source's params.yaml (e.g. params/paper-scale.yaml)")
     parser.add_argument("--rerun", action="store_true",
@@ -434,7 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = parse_seeds(args.seeds)
         base = (load_params_file(Path(args.params_file)) if args.params_file
                 else load_params(Path(args.source).expanduser().resolve()))
-        check_overrides(base, args.overrides)
+        for key, value in check_overrides(base, args.overrides).items():
+            set_nested(base, key, value)
+        seeds_from_params(base)
         resolve_datasets(Path(args.folder), datasets)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -452,6 +459,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, message in result["failures"].items():
         print(f"failed: {name}: {message}", file=sys.stderr)
     return 0
+
+
+def seeds_from_params(params: dict[str, Any]) -> list[int] | None:
+    """``prepare.seeds`` of the params (the protocol's repeats), checked; ``None`` when absent.
+
+    The seeds ``--seeds`` gives when it is not on the command line: with ``prepare.seeds:
+    [0, 1, 2]`` in the params, every dataset runs once per seed, each (dataset, seed) its own
+    cached cell. A ``ValueError`` names the parameter when it is not a list of distinct
+    non-negative integers.
+    """
+    prepare = params.get("prepare")
+    seeds = prepare.get("seeds") if isinstance(prepare, dict) else None
+    if seeds is None:
+        return None
+    if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+        raise ValueError(f"params: prepare.seeds must be a list of distinct non-negative integers, got {seeds!r}")
+    return [int(seed) for seed in seeds]
 
 
 def parse_seeds(text: str | None) -> list[int] | None:

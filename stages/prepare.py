@@ -15,7 +15,9 @@ entry must stay inside ``data.path``: an absolute path or a ``..`` is an error n
   indistinguishable / unrealistic), provenance columns, ``dataset``, ``aux_id``
 - ``meta.json``: the protocol's counts, the standardisation, the input file's sha256
 
-Params: ``data`` (path, datasets), ``prepare`` (protocol settings).
+Params: ``data`` (path, datasets), ``prepare`` (protocol settings). ``prepare.seeds`` (repeats over
+seeds) is the benchmark flow's (``flows.benchmark``): here it is refused unless it is one seed equal
+to ``prepare.random_state``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,18 @@ def _jsonable(value):
     return value
 
 
+def _refuse_repeated_seeds(config: dict) -> None:
+    """``prepare.seeds`` asks for the protocol repeated over seeds, which one ``dvc repro`` does
+    not do (it runs the split of ``prepare.random_state``): say where repeats run instead of
+    silently running one seed."""
+    seeds = config.get("seeds")
+    if seeds is None or seeds == [config.get("random_state", 0)]:
+        return
+    raise StageError(f"params.yaml: prepare.seeds {seeds!r}: dvc repro runs one seed (prepare.random_state); "
+                     "repeat the protocol over seeds with `python -m flows.benchmark --folder <data.path> "
+                     "--params params.yaml` (one cached dvc repro per dataset and seed)")
+
+
 def main() -> None:
     log = Log("prepare")
     params = load_params()
@@ -73,6 +87,7 @@ def main() -> None:
     names = [name for name, _ in chosen]
     if len(set(names)) != len(names):
         raise StageError(f"params.yaml: data.datasets names a dataset twice: {wanted}")
+    _refuse_repeated_seeds(config)
     extra = dict(config.get("protocol") or {})
     cache: dict = {}
     with publish_dir(PREPARED_DIR) as staging:

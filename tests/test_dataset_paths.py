@@ -86,6 +86,25 @@ def test_prepare_refuses_a_dataset_outside_data_path(tmp_path, entry, reason):
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("seeds", [[0, 1, 2], [5]])
+def test_prepare_refuses_seeds_it_would_not_run(tmp_path, seeds):
+    """``prepare.seeds`` other than the one ``random_state`` is the benchmark flow's: one
+    ``dvc repro`` runs one seed, so the stage says where repeats run instead of running one."""
+    (tmp_path / "inputs").mkdir()
+    for name, seed in (("digits", 0), ("iris", 1)):
+        _dataset(tmp_path / f"inputs/{name}.npz", seed)
+    done = _run_stage("prepare", tmp_path, {"data": {"path": "inputs", "datasets": ["digits"]},
+                                            "prepare": {"n_sources": 1, "random_state": 0, "seeds": seeds}})
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and f"prepare.seeds {seeds!r}: dvc repro runs one seed" in errors[0], done.stderr
+    assert "python -m flows.benchmark" in errors[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()
+    ok = _run_stage("prepare", tmp_path, {"data": {"path": "inputs", "datasets": ["digits"]},
+                                          "prepare": {"n_sources": 1, "random_state": 0, "seeds": [0]}})
+    assert ok.returncode == 0, ok.stderr
+
+
 @pytest.mark.parametrize(("sources", "expected"), [
     (["iris", "../../escape"], "params.yaml: data.default.sources: unknown embedded dataset(s) ['../../escape']"),
     ("iris", "params.yaml: data.default.sources must be a list of embedded dataset names, got 'iris'"),

@@ -353,8 +353,11 @@ def test_benchmark_flow_repeats_seeds_and_resumes_only_the_new_cells(flow_repo, 
     assert first["cells_reused"] == 0 and list(first["dataset_seconds"]) == ["digits/seed3"]
     kept = (out / "cells/digits/seed3/q1_seeds.parquet").read_bytes()
 
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["prepare"]["seeds"] = [3, 4]            # the seeds from params: a cell's key leaves them out
+    (tmp_path / "seeds.yaml").write_text(yaml.safe_dump(params))
     state = benchmark(folder=str(repo / "data/default"), datasets=["digits"], source=str(repo), out=str(out),
-                      workers=1, seeds=[3, 4], return_state=True)
+                      workers=1, params_file=str(tmp_path / "seeds.yaml"), return_state=True)
     assert state.result()["cells_reused"] == 1
     with _client() as client:    # adding a seed runs only the new cell
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
@@ -376,6 +379,19 @@ def test_benchmark_seeds_option_is_checked():
     for bad in ("a", "1,1", "-1", ""):
         with pytest.raises(ValueError, match="--seeds"):
             parse_seeds(bad)
+
+
+def test_benchmark_seeds_from_params_are_checked_and_left_out_of_a_cell():
+    from flows.benchmark import dataset_params, seeds_from_params
+
+    assert seeds_from_params({"prepare": {"seeds": [0, 1, 2]}}) == [0, 1, 2]
+    assert seeds_from_params({"prepare": {"random_state": 0}}) is None
+    for bad in ([], [1, 1], [-1], ["a"], 3, [True]):
+        with pytest.raises(ValueError, match=r"prepare\.seeds must be a list of distinct non-negative integers"):
+            seeds_from_params({"prepare": {"seeds": bad}})
+    base = {"prepare": {"random_state": 0, "seeds": [0, 1]}}
+    params = dataset_params(base, Path("/data"), "digits", seed=1)
+    assert params["prepare"] == {"random_state": 1} and base["prepare"]["seeds"] == [0, 1]
 
 
 def test_benchmark_cells_of_an_adbench_root_with_subfolders(tmp_path):
