@@ -104,12 +104,12 @@ def run_sklearn_forests(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jo
     return {"n": n, "T": n_subsets, "n_jobs": n_jobs, "total_s": time.perf_counter() - start}
 
 
-def measure_in_child(args: list[str], mode: str = "--one") -> dict:
-    """Run ``mode`` (``--one`` or ``--forests``) in a child process; sample the RSS of its
-    whole process tree."""
+def measure_in_child(args: list[str], mode: str = "--one", script: str = __file__) -> dict:
+    """Run ``script mode args`` (``--one`` or ``--forests`` of this script) in a child process;
+    sample the RSS of its whole process tree."""
     import psutil
 
-    child = subprocess.Popen([sys.executable, __file__, mode, *args], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, script, mode, *args], stdout=subprocess.PIPE, text=True)
     proc = psutil.Process(child.pid)
     peak = 0
     stop = threading.Event()

@@ -76,6 +76,21 @@ def test_explicit_masks_reproduce_the_drawn_subsets():
     np.testing.assert_allclose(details.P, case["P"][:8], rtol=0, atol=3e-8)
 
 
+def test_chunks_of_the_drawn_subsets_reproduce_the_whole_fit_to_the_bit():
+    """What benchmarks/eap_large_cpu.py relies on: fitting the T drawn subsets in chunks
+    (explicit masks, same seeds) gives the T-subset fit's φ rows exactly, and their mean its score."""
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(size=(300, 5)), rng.normal(4.0, 1.0, size=(12, 5))])
+    y = np.r_[np.zeros(300, int), np.ones(12, int)]
+    aux = rng.normal(2.0, 2.0, size=(40, 5))
+    whole = EAP(n_subsets=9, n_jobs=2).fit(X, y).score_samples(aux, return_details=True)
+    masks, _ = draw_subset_masks(len(X), 12, 9, 5, 331)
+    phis = [EAP(subset_masks=masks[a:a + 4], n_jobs=2).fit(X, y).score_samples(aux, return_details=True).phi
+            for a in (0, 4, 8)]
+    np.testing.assert_array_equal(np.vstack(phis), whole.phi)
+    np.testing.assert_array_equal(np.vstack(phis).sum(axis=0) / 9, whole.score)
+
+
 def test_one_fit_serves_many_auxiliary_sets_row_by_row():
     case = load_eap_fixture("pima")
     model = EAP(n_subsets=6, n_jobs=1).fit(case["X_train"], case["y_train"])
