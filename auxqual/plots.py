@@ -11,7 +11,7 @@ returns the path.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,10 +80,20 @@ def _color_map(names: Sequence[str]) -> dict[str, tuple]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
-def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *, title: str = "Q1: ranking realistic auxiliary anomalies first") -> Path:
+def _noted(names: Sequence[str], notes: Mapping[str, str] | None) -> list[str]:
+    """Each name with its note in brackets where ``notes`` has one (``ame [degenerate on 2/3]``,
+    as in the critical-difference diagrams)."""
+    notes = notes or {}
+    return [f"{name} [{notes[name]}]" if notes.get(name) else str(name) for name in names]
+
+
+def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *, title: str = "Q1: ranking realistic auxiliary anomalies first",
+                 notes: Mapping[str, str] | None = None) -> Path:
     """Bar per score: mean Q1 AUROC over datasets, one dot per dataset, chance at 0.5.
 
-    ``q1``: columns ``dataset``, ``score``, ``auroc`` (``results/q1.parquet``).
+    ``q1``: columns ``dataset``, ``score``, ``auroc`` (``results/q1.parquet``). ``notes``
+    (score → text, e.g. "degenerate on 2/3") go under the score's name, so that a constant
+    score's 0.5 is not read as a chance ranking.
     """
     _require(q1, ("dataset", "score", "auroc"), "q1")
     scores = list(dict.fromkeys(q1["score"]))
@@ -98,7 +108,7 @@ def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *, title: str = "Q1:
         ax.scatter(positions[i] + offsets, values, s=12, color="#212529", zorder=3,
                    label="one dataset" if i == 0 else None)
     ax.axhline(0.5, color="#868e96", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(positions, scores, rotation=30, ha="right", fontsize=FONT_SMALL)
+    ax.set_xticks(positions, _noted(scores, notes), rotation=30, ha="right", fontsize=FONT_SMALL)
     ax.tick_params(axis="y", labelsize=FONT_SMALL)
     ax.set_ylim(0, 1)
     ax.set_ylabel("AUROC (realistic vs others)", fontsize=FONT)
@@ -144,7 +154,7 @@ def score_distributions(scores: pd.DataFrame, score_names: Sequence[str], path: 
     return _save(figure, path)
 
 
-def q2_curves(q2: pd.DataFrame, path: str | os.PathLike) -> Path:
+def q2_curves(q2: pd.DataFrame, path: str | os.PathLike, *, notes: Mapping[str, str] | None = None) -> Path:
     """Grid of generator (rows) × detector (columns): mean test AUROC vs q, one line per
     score (averaged over datasets).
 
@@ -155,7 +165,8 @@ def q2_curves(q2: pd.DataFrame, path: str | os.PathLike) -> Path:
     AUROC without auxiliary anomalies (q = 0) as a grey dotted line, and q = 0 (none of the
     set) and q = 100 (all of it) are marked on the x axis.
 
-    ``q2``: columns ``generator``, ``detector``, ``score``, ``q``, ``auroc``.
+    ``q2``: columns ``generator``, ``detector``, ``score``, ``q``, ``auroc``. ``notes`` (score →
+    text, e.g. "degenerate on 1/3") are added to the legend.
     """
     _require(q2, ("generator", "detector", "score", "q", "auroc"), "q2")
     generators = list(dict.fromkeys(q2["generator"]))
@@ -170,7 +181,7 @@ def q2_curves(q2: pd.DataFrame, path: str | os.PathLike) -> Path:
     axes = figure.subplots(len(generators), len(detectors), squeeze=False, sharex=True)
     for r, generator in enumerate(generators):
         for c, detector in enumerate(detectors):
-            _q2_panel(axes[r][c], curves, generator, detector, scores, colors)
+            _q2_panel(axes[r][c], curves, generator, detector, scores, colors, notes or {})
             axes[r][c].set_ylim(*limits[detector])
             axes[r][c].set_title(f"{generator} · {detector}", fontsize=FONT)
             if c == 0:
@@ -187,7 +198,7 @@ def q2_curves(q2: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def _q2_panel(ax, curves: pd.Series, generator: str, detector: str, scores: Sequence[str],
-              colors: dict[str, tuple]) -> None:
+              colors: dict[str, tuple], notes: Mapping[str, str]) -> None:
     """One panel of :func:`q2_curves`: a line per score, the random reference, the q = 0 level."""
     baseline = None
     for score in scores:
@@ -200,7 +211,8 @@ def _q2_panel(ax, curves: pd.Series, generator: str, detector: str, scores: Sequ
             ax.plot(q, auroc, color="#212529", linestyle="--", linewidth=1.6, marker="x", markersize=4,
                     label=f"{REFERENCE_SCORE} selection (reference)", zorder=4)
         else:
-            ax.plot(q, auroc, marker="o", markersize=3, linewidth=1.3, color=colors[score], label=score)
+            ax.plot(q, auroc, marker="o", markersize=3, linewidth=1.3, color=colors[score],
+                    label=_noted([score], notes)[0])
         if baseline is None and (q == 0).any():
             baseline = float(auroc[q == 0][0])
     if baseline is not None:
@@ -275,7 +287,8 @@ def _generator_auroc_panel(ax, q2: pd.DataFrame, generators: Sequence[str], dete
 
 
 def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
-             title: str = "Q1 comparison: average rank and AUROC per dataset") -> Path:
+             title: str = "Q1 comparison: average rank and AUROC per dataset",
+             notes: Mapping[str, str] | None = None) -> Path:
     """Left: each estimator's average rank over datasets (1 = best Q1), best at the top.
     Right: a heatmap of Q1 AUROC, datasets (rows) × estimators (columns, in the same order).
     With a single dataset an average rank says nothing more than the AUROC itself, so the
@@ -283,7 +296,8 @@ def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
 
     ``table``: the Q1 comparison (``results/q1_table.parquet``): a ``dataset`` column, a
     column per estimator, one row per dataset and a row ``average rank`` (a ``mean
-    seconds`` row, if any, is ignored).
+    seconds`` row, if any, is ignored). ``notes`` (estimator → text, e.g. "degenerate on 2/10")
+    are added to the estimator's label.
     """
     from auxqual.metrics import AVERAGE_RANK, MEAN_SECONDS
 
@@ -300,7 +314,7 @@ def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
     means = per_dataset[scores].astype(float).mean(axis=0)
     order = sorted(scores, key=lambda s: (ranks[s], -means[s], s))   # ties: the higher mean AUROC first
     if len(per_dataset) == 1:
-        return _q1_single_dataset(means[order], str(per_dataset["dataset"].iloc[0]), path)
+        return _q1_single_dataset(means[order], str(per_dataset["dataset"].iloc[0]), path, notes)
     values = per_dataset[order].to_numpy(dtype=float)
     datasets = per_dataset["dataset"].astype(str).tolist()
 
@@ -314,7 +328,7 @@ def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
     left.barh(positions, [ranks[s] for s in order], color=colors, edgecolor="#364fc7")
     for y, score in zip(positions, order):
         left.text(ranks[score] + 0.2, y, f"{ranks[score]:.2f}", va="center", fontsize=FONT_SMALL)
-    left.set_yticks(positions, order, fontsize=FONT_SMALL)
+    left.set_yticks(positions, _noted(order, notes), fontsize=FONT_SMALL)
     left.invert_yaxis()
     left.set_xlim(0, len(scores) + 1)
     left.axvline((len(scores) + 1) / 2, color="#868e96", linestyle="--", linewidth=1)
@@ -348,7 +362,8 @@ def _q1_heatmap(figure: Figure, ax, values: np.ndarray, estimators: Sequence[str
     colorbar.ax.tick_params(labelsize=FONT_SMALL)
 
 
-def _q1_single_dataset(auroc: pd.Series, dataset: str, path: str | os.PathLike) -> Path:
+def _q1_single_dataset(auroc: pd.Series, dataset: str, path: str | os.PathLike,
+                       notes: Mapping[str, str] | None = None) -> Path:
     """:func:`q1_ranks` for one dataset: a bar per estimator of its Q1 AUROC (value printed),
     in the order given (best first), chance at 0.5."""
     figure = _new_figure(7.5, max(3.6, 0.38 * len(auroc) + 1.6))
@@ -358,7 +373,7 @@ def _q1_single_dataset(auroc: pd.Series, dataset: str, path: str | os.PathLike) 
     ax.barh(positions, auroc.to_numpy(dtype=float), color=colors, edgecolor="#364fc7")
     for y, value in zip(positions, auroc.to_numpy(dtype=float)):
         ax.text(min(value, 1.0) + 0.01, y, f"{value:.3f}", va="center", fontsize=FONT_SMALL)
-    ax.set_yticks(positions, list(auroc.index), fontsize=FONT_SMALL)
+    ax.set_yticks(positions, _noted(list(auroc.index), notes), fontsize=FONT_SMALL)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.1)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])

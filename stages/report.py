@@ -1,7 +1,9 @@
 """Stage ``report``: figures and a Markdown summary of Q1, Q2 and the lineage.
 
 Writes ``reports/``:
-- ``q1_scores.png``: Q1 AUROC per score (mean over datasets, a dot per dataset)
+- ``q1_scores.png``: Q1 AUROC per score (mean over datasets, a dot per dataset); here and in
+  ``q1_ranks.png`` and ``q2_curves.png`` a score degenerate somewhere (constant, or fewer than 5 %
+  distinct values: ``results/q1_seeds.parquet``, ``q2_seeds.parquet``) is labelled "degenerate on k/N"
 - ``q1_ranks.png``: the Q1 comparison: each estimator's average rank over datasets and a
   heatmap of Q1 AUROC per dataset × estimator (``results/q1_table.parquet``)
 - ``score_distributions.png``: each score's distribution by kind of auxiliary anomaly
@@ -47,6 +49,17 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join([header, rule, *body])
 
 
+def degenerate_notes(seeds: pd.DataFrame, name: str, units: list[str]) -> dict[str, str]:
+    """``{score: "degenerate on k/N"}`` from a ``*_seeds`` table of stage compare: ``k`` of the
+    ``N`` units (datasets, or (dataset, generator) sets) where the score was degenerate on some
+    seed; scores never degenerate are left out."""
+    if seeds.empty or "degenerate" not in seeds:
+        return {}
+    total = len(seeds[units].drop_duplicates())
+    flagged = seeds[seeds["degenerate"].astype(bool)].drop_duplicates([name, *units]).groupby(name).size()
+    return {str(score): f"degenerate on {int(count)}/{total}" for score, count in flagged.items()}
+
+
 def main() -> None:
     log = Log("report")
     config = load_params().get("report") or {}
@@ -66,18 +79,22 @@ def main() -> None:
         shown = score_names[0]
     bench = all_scores[all_scores["generator"] == BENCHMARK_GENERATOR]
 
+    q1_notes = degenerate_notes(pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet"), "estimator", ["dataset"])
+    q2_notes = degenerate_notes(pd.read_parquet(RESULTS_DIR / "q2_seeds.parquet"), "score", ["dataset", "generator"])
+
     with publish_dir(REPORTS_DIR) as staging:
         figures = []
         if len(q1):
-            figures.append(("Q1 per score", plots.q1_bar_chart(q1, staging / "q1_scores.png")))
+            figures.append(("Q1 per score", plots.q1_bar_chart(q1, staging / "q1_scores.png", notes=q1_notes)))
         if len(comparison) and len(comparison.columns) > 1:
-            figures.append(("Q1 comparison: average ranks", plots.q1_ranks(comparison, staging / "q1_ranks.png")))
+            figures.append(("Q1 comparison: average ranks", plots.q1_ranks(comparison, staging / "q1_ranks.png",
+                                                                           notes=q1_notes)))
         if len(bench):
             figures.append(("Scores by kind", plots.score_distributions(bench, score_names,
                                                                           staging / "score_distributions.png")))
         if len(q2) == 0:
             raise StageError(f"{RESULTS_DIR / 'q2.parquet'}: no rows")
-        figures.append(("Q2 curves", plots.q2_curves(q2, staging / "q2_curves.png")))
+        figures.append(("Q2 curves", plots.q2_curves(q2, staging / "q2_curves.png", notes=q2_notes)))
         figures.append((f"Generators ({shown})", plots.generator_summary(all_scores, q2, staging / "generators.png",
                                                                          score=shown)))
         lines = ["# auxqual pipeline report", "",

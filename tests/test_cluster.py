@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -62,16 +61,9 @@ def small_params() -> dict:
 
 
 def small_repo(path: Path) -> Path:
-    """A repository of the small config, with numba's caches of the library's compiled kernels
-    where this checkout has them: make_repo copies the sources with their modification times,
-    which is what a numba cache is checked against, so the stages need not compile again
-    (half a minute per process on 2 busy cores). The workers import this checkout's own."""
-    repo = make_repo(path, small_params())
-    for cache in (ROOT / "auxqual").rglob("__pycache__/*.nb[ic]"):
-        target = repo / cache.relative_to(ROOT)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(cache, target)
-    return repo
+    """A repository of the small config (make_repo carries numba's kernel caches, so the
+    stages need not compile again). The workers import this checkout's own."""
+    return make_repo(path, small_params())
 
 
 def user_env(**extra: str) -> dict[str, str]:

@@ -85,11 +85,15 @@ def write_params(repo: Path, params: dict) -> None:
 
 
 def make_repo(path: Path, params: dict) -> Path:
-    """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, auxqual/)."""
+    """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, auxqual/).
+
+    numba's caches of the compiled kernels (``__pycache__/*.nb[ic]``) are copied with the
+    sources, whose modification times ``copy2`` keeps, as ``flows.dvcrepo.copy_pipeline`` does:
+    the stages then load the kernels instead of compiling them (half a minute per repository)."""
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)
     dvc(path, "init", "-q")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*.partial")
+    ignore = shutil.ignore_patterns("*.pyc", ".*.partial")
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy2(ROOT / name, path / name)
     shutil.copytree(ROOT / "stages", path / "stages", ignore=ignore)

@@ -229,6 +229,31 @@ def _nemenyi():
     return posthoc_nemenyi(q1, "q1")
 
 
+def test_q1_and_q2_figures_name_degenerate_scores(tables, tmp_path, drawn):
+    from auxqual.metrics import q1_comparison
+
+    q1, q2 = tables[0], tables[2]
+    notes = {"rarity": "degenerate on 1/2"}
+    plots.q1_bar_chart(q1, tmp_path / "bars.png", notes=notes)
+    plots.q1_ranks(q1_comparison(q1), tmp_path / "ranks.png", notes=notes)
+    plots.q1_ranks(q1_comparison(q1[q1["dataset"] == "digits"]), tmp_path / "one.png", notes=notes)
+    plots.q2_curves(q2, tmp_path / "q2.png", notes=notes)
+    for figure in drawn:
+        texts = [t.get_text() for t in _visible_texts(figure)]
+        assert "rarity [degenerate on 1/2]" in texts, texts
+        assert "eap" in texts and not any(t.startswith("eap [") for t in texts)
+
+
+def test_report_notes_count_the_units_where_a_score_was_degenerate():
+    from stages.report import degenerate_notes
+
+    seeds = pd.DataFrame({"dataset": ["a", "a", "b", "b", "c", "c"], "seed": [0, 1, 0, 1, 0, 0],
+                          "estimator": ["ame", "ame", "ame", "ame", "ame", "eap"],
+                          "degenerate": [True, True, False, True, False, False]})
+    assert degenerate_notes(seeds, "estimator", ["dataset"]) == {"ame": "degenerate on 2/3"}
+    assert degenerate_notes(seeds.assign(degenerate=False), "estimator", ["dataset"]) == {}
+
+
 def test_cd_diagram_is_a_reproducible_png_naming_degenerate_scores(tmp_path, drawn):
     result = _nemenyi()
     notes = {"ame": "degenerate on 12/12"}
