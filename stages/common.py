@@ -230,3 +230,12 @@ def dataset_dirs(root: Path, stage_name: str) -> list[str]:
     if not names:
         raise StageError(f"{root}: holds no dataset folder")
     return names
+
+
+def protocol_seed(params: dict) -> int:
+    """``prepare.random_state``: the seed of the protocol's split, the ``seed`` column of the
+    evaluate and compare tables (a ``StageError`` names the parameter when it is not an integer)."""
+    seed = (params.get("prepare") or {}).get("random_state", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise StageError(f"params.yaml: prepare.random_state must be an integer, got {seed!r}")
+    return int(seed)

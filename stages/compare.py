@@ -36,7 +36,7 @@ import pandas as pd
 from auxqual.comparison import ALPHA, REFERENCE, compare_seeds, distinct_counts
 from auxqual.io import write_json, write_parquet
 from stages.common import (BENCHMARK_GENERATOR, RESULTS_DIR, SCORES_DIR, Log, StageError, dataset_dirs,
-                           load_params, main_wrapper, remove_stale, score_columns)
+                           load_params, main_wrapper, protocol_seed, remove_stale, score_columns)
 
 Q1_PATH = RESULTS_DIR / "q1.parquet"
 Q2_PATH = RESULTS_DIR / "q2.parquet"
@@ -59,10 +59,7 @@ def _settings(params: dict) -> tuple[str, float, int]:
     alpha = config.get("alpha", ALPHA)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < float(alpha) < 1:
         raise StageError(f"params.yaml: compare.alpha must be a number in (0, 1), got {alpha!r}")
-    seed = (params.get("prepare") or {}).get("random_state", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise StageError(f"params.yaml: prepare.random_state must be an integer, got {seed!r}")
-    return reference, float(alpha), int(seed)
+    return reference, float(alpha), protocol_seed(params)
 
 
 def distinct_table(datasets: list[str], seed: int) -> pd.DataFrame:

@@ -3,7 +3,7 @@ auxiliary anomalies do to a detector).
 
 - Q1: per dataset and score, the AUROC of the score at ranking the realistic rows of the
   benchmark mixture above the indistinguishable and unrealistic ones
-  (``results/q1.parquet``).
+  (``results/q1.parquet``; ``seed`` is ``prepare.random_state``, the protocol's split, as in Q2).
 - Q2: per dataset, generator, score, detector and q, the test AUROC of the detector
   trained with the top q % (``results/q2.parquet``), read from the stored test
   predictions (no refitting).
@@ -31,8 +31,8 @@ import pandas as pd
 from auxqual.io import sha256_file, write_json, write_parquet, write_text
 from auxqual.metrics import AVERAGE_RANK, MEAN_SECONDS, q1_comparison, q1_table, q2_summary, q2_table
 from stages.common import (BENCHMARK_GENERATOR, BUDGETS_FILE, PLOTS_DIR, PREDICTIONS_DIR, RESULTS_DIR, SCORES_DIR,
-                           TIMINGS_DIR, TIMINGS_PATH, Log, StageError, dataset_dirs, main_wrapper, publish_dir,
-                           remove_stale, score_columns)
+                           TIMINGS_DIR, TIMINGS_PATH, Log, StageError, dataset_dirs, load_params, main_wrapper,
+                           protocol_seed, publish_dir, remove_stale, score_columns)
 
 Q1_PATH = RESULTS_DIR / "q1.parquet"
 Q2_PATH = RESULTS_DIR / "q2.parquet"
@@ -213,6 +213,9 @@ def main() -> None:
             raise StageError(f"{path}: missing test predictions of dataset {dataset!r}; run stage 'train'")
         predictions.append(pd.read_parquet(path))
     q2 = q2_table(pd.concat(predictions, ignore_index=True))
+    seed = protocol_seed(load_params())    # the protocol's split behind every row
+    q1.insert(1, "seed", seed)
+    q2.insert(1, "seed", seed)
 
     write_parquet(q1, Q1_PATH)
     write_parquet(q2, Q2_PATH)

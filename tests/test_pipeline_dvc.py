@@ -248,6 +248,8 @@ def test_repro_runs_every_stage_and_writes_sensible_outputs(pipeline):
     assert (q1["n_realistic"] == 84).all() and (q1["n_other"] == 168).all()
     q2 = pd.read_parquet(repo / "results/q2.parquet")
     assert len(q2) == N_MODELS and q2["auroc"].between(0, 1).all()
+    assert list(q1.columns[:2]) == list(q2.columns[:2]) == ["dataset", "seed"]   # the protocol's seed
+    assert set(q1["seed"]) == set(q2["seed"]) == {TINY_PARAMS["prepare"]["random_state"]}
     assert set(q2["q"]) == {0, 50} and set(q2["detector"]) == {"ssdo", "mlp", "pyod_stack"}
     # q = 0 uses no auxiliary anomaly: the same model whatever the score and the generator
     base = q2[q2["q"] == 0].groupby("detector")["auroc"].nunique()
