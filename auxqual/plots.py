@@ -29,6 +29,7 @@ DPI = 100
 FONT_SMALL = 9     # ticks, legends, numbers printed in cells
 FONT = 10          # axis labels, panel titles
 FONT_TITLE = 11    # figure titles
+CHAR_WIDTH_INCHES = 0.07   # a character of FONT_SMALL text, wide letters included (a label's margin)
 REFERENCE_SCORE = "random"   # the score drawn as the reference curve of Q2 (random selection)
 MIN_AUROC_SPAN = 0.1         # the narrowest y-range of a test-AUROC axis (so noise never fills it)
 
@@ -489,7 +490,11 @@ def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, path: str | os.PathLike
     palette = {labels[name]: "#364fc7" if name == "eap" else "#adb5bd" if notes.get(name) else "#495057"
                for name in labels}
     side = (len(ranks) + 1) // 2
-    figure = _new_figure(9.0, 1.6 + 0.32 * side + 0.12 * len(ranks))
+    # the labels hang outside the axis (the better half on the left): margins fit the longest
+    left, right = (0.3 + CHAR_WIDTH_INCHES * (max(map(len, half)) + len(" (12.34)"))
+                   for half in (ranks.index[:side], ranks.index[side:] if len(ranks) > side else ["x"]))
+    width = max(9.0, 6.5 + left + right)
+    figure = _new_figure(width, 1.6 + 0.32 * side + 0.12 * len(ranks))
     ax = figure.add_subplot()
     scikit_posthocs.critical_difference_diagram(
         ranks, p_values, alpha=alpha, ax=ax, color_palette=palette, text_h_margin=0.3,
@@ -506,7 +511,7 @@ def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, path: str | os.PathLike
         details.append(f"{n_blocks} datasets")
     figure.suptitle(title, fontsize=FONT_TITLE)
     ax.set_title("; ".join(details), fontsize=FONT_SMALL, pad=22)
-    figure.tight_layout()
+    figure.tight_layout(rect=(left / width, 0, 1 - right / width, 1))
     return _save(figure, path)
 
 

@@ -272,6 +272,24 @@ def test_cd_diagram_is_a_reproducible_png_naming_degenerate_scores(tmp_path, dra
     assert not small, small
 
 
+def test_cd_diagram_keeps_long_labels_inside_the_figure(tmp_path, drawn):
+    names = ["eap", "lava", "rarity", "density_probability", "beta_shapley", "data_shapley", "density", "banzhaf",
+             "dvrl", "influence_subsample", "knn_shapley", "loo", "ame", "random", "robust_volume_shapley",
+             "probability", "data_oob"]
+    ranks = pd.Series(np.linspace(3.9, 13.3, len(names)), index=names)
+    p_values = pd.DataFrame(0.5, index=names, columns=names)
+    notes = {name: "degenerate on 15/27" for name in ("density", "loo", "ame", "robust_volume_shapley", "data_oob")}
+    plots.cd_diagram(ranks, p_values, tmp_path / "long.png", cd=6.2, n_blocks=27, notes=notes)
+    figure = drawn[0]
+    renderer = figure.canvas.get_renderer()
+    texts = _visible_texts(figure)
+    assert any("robust_volume_shapley [degenerate on 15/27]" in t.get_text() for t in texts)
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= figure.bbox.width and 0 <= box.y0 and box.y1 <= figure.bbox.height, \
+            f"{text.get_text()!r} is cut off: {box}"
+
+
 def test_cd_diagram_bars_join_only_estimators_without_a_significant_difference(tmp_path, drawn):
     result = _nemenyi()   # eap far ahead; rarity and lava alike: one bar, from rarity's rank to lava's
     plots.cd_diagram(result.mean_ranks, result.p_values, tmp_path / "cd.png", cd=result.cd)
