@@ -352,6 +352,10 @@ def write_comparison(out: Path, q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, 
         write_parquet(tables[name], out / f"{name}.parquet")
     lines = ["# Comparison over datasets", ""]
     for name, treatment in (("q1", "estimator"), ("q2", "score")):
+        if name == "q2" and not q2_seeds["q"].between(0, 100, inclusive="neither").any():
+            lines += ["## Q2", "", "Not compared: the budgets are q = 0 and 100 only, where every score selects the "
+                      "same auxiliary anomalies (none, or all of them); Q2 needs a budget in between (train.q).", ""]
+            continue
         stats, tests = tables[f"{name}_stats"], tables[f"{name}_wilcoxon"]
         first = stats.iloc[0]
         label = {"q1": "Q1 AUROC", "gain": "Q2 gain over random selection", "area": "Q2 normalised area"}

@@ -394,6 +394,32 @@ def test_benchmark_seeds_from_params_are_checked_and_left_out_of_a_cell():
     assert params["prepare"] == {"random_state": 1} and base["prepare"]["seeds"] == [0, 1]
 
 
+def _seeds_tables(qs: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed tables of 4 datasets × 2 seeds × 3 scores: eap clearly best in Q1 and, at 0 < q < 100, in Q2."""
+    offsets = {"eap": 0.3, "rarity": 0.1, "random": 0.0}
+    q1 = pd.DataFrame([{"dataset": f"d{d}", "seed": s, "estimator": e, "q1": 0.5 + o + 0.01 * d + 0.001 * s,
+                        "degenerate": False} for d in range(4) for s in (0, 1) for e, o in offsets.items()])
+    q2 = pd.DataFrame([{"dataset": f"d{d}", "seed": s, "generator": "g", "detector": "ssdo", "score": e, "q": q,
+                        "auroc": 0.6 + (o * q / 100 if 0 < q < 100 else 0.0) + 0.01 * d, "degenerate": False}
+                       for d in range(4) for s in (0, 1) for e, o in offsets.items() for q in qs])
+    return q1, q2
+
+
+def test_benchmark_comparison_says_when_q2_has_no_budget_between_0_and_100(tmp_path):
+    from flows.benchmark import write_comparison
+
+    q1, q2 = _seeds_tables([0, 100])
+    write_comparison(tmp_path, q1, q2)
+    text = (tmp_path / "comparison.md").read_text()
+    assert "## Q1 AUROC" in text and (tmp_path / "q1_cd.png").is_file()
+    assert "Not compared: the budgets are q = 0 and 100 only" in text and "Q2 gain" not in text
+    assert not (tmp_path / "q2_gain_cd.png").exists()
+    q1, q2 = _seeds_tables([0, 50, 100])
+    write_comparison(tmp_path / "with", q1, q2)
+    text = (tmp_path / "with/comparison.md").read_text()
+    assert "## Q2 gain over random selection" in text and (tmp_path / "with/q2_gain_cd.png").is_file()
+
+
 def test_benchmark_cells_of_an_adbench_root_with_subfolders(tmp_path):
     from flows.benchmark import dataset_params, resolve_datasets
 
