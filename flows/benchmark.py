@@ -61,6 +61,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_params, run_dvc, set_nested
+from stages.common import protocol_seed
+from stages.fanout import one_line
 
 FLOW_NAME = "auxqual-benchmark"
 RUNNERS = ("threads", "dask")
@@ -230,7 +232,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
              for name in names for seed in (seeds if seeds else [None])]
     done, failures, todo = [], {}, []
     for name, seed, params in cells:
-        reused = None if rerun else load_cell(out_path, name, _seed_of(params), params)
+        reused = None if rerun else load_cell(out_path, name, protocol_seed(params), params)
         if reused is not None:
             done.append(reused)
         else:
@@ -240,7 +242,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
     with _task_runner(runner, workers, address, env["PREFECT_API_URL"]) as task_runner:
         futures = [task_runner.submit(run_dataset, parameters={
             "source": str(source_path), "dataset": name, "params": params, "env": env, "workdir": workdir,
-            "keep": keep, "seed": _seed_of(params)}) for name, seed, params in todo]
+            "keep": keep, "seed": protocol_seed(params)}) for name, seed, params in todo]
         for (name, seed, params), future in zip(todo, futures):
             label = name if seed is None else f"{name}/seed{seed}"
             try:
@@ -251,7 +253,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
             save_cell(out_path, result, params)
             done.append(result)
     seconds = time.perf_counter() - start
-    summary = write_outputs(out_path, done, failures)
+    summary = write_outputs(out_path, done, failures, compare=base.get("compare") or {})
     _publish(summary, failures, out_path, seconds)
     logger.info("benchmark: %d dataset(s) done, %d failed, in %.1f s; tables in %s", len(done), len(failures),
                 seconds, out_path)
@@ -277,20 +279,13 @@ def load_params_file(path: Path) -> dict[str, Any]:
     return params
 
 
-def _seed_of(params: dict[str, Any]) -> int:
-    return int((params.get("prepare") or {}).get("random_state", 0))
-
-
 def failure_message(error: BaseException) -> str:
     """One line with the real cause of a dataset's failure: the exception of its task, or
     the one the Dask scheduler or worker raised when it could not run the task (a module
     it cannot import, a worker lost too often). ``future.state`` would only say PENDING
-    there: a task that never started has no state in the Prefect API."""
-    chain = []
-    while error is not None and len(chain) < 5:  # the root cause first: distributed keeps the chain
-        chain.append(f"{type(error).__name__}: {' '.join(str(error).split()) or '(no message)'}")
-        error = error.__cause__  # an explicit `raise ... from`: the context may be unrelated
-    return chain[-1] + "".join(f" (reported as {outer})" for outer in reversed(chain[:-1]))
+    there: a task that never started has no state in the Prefect API. The same root-cause
+    line as a stage's failed cell (``stages.fanout.one_line``)."""
+    return one_line(error)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -310,7 +305,10 @@ def summarise(q1: pd.DataFrame, q2: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["dataset"], kind="mergesort").reset_index(drop=True)[columns]
 
 
-def write_outputs(out: Path, done: list[dict[str, Any]], failures: dict[str, str]) -> pd.DataFrame:
+def write_outputs(out: Path, done: list[dict[str, Any]], failures: dict[str, str],
+                  compare: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The pooled tables, the comparison (with the params' ``compare.reference`` and
+    ``compare.alpha``, as stage compare reads them), the summary and the failures."""
     from auxqual.io import write_parquet, write_text
 
     done = sorted(done, key=lambda d: (d["dataset"], d.get("seed", 0)))
@@ -322,7 +320,9 @@ def write_outputs(out: Path, done: list[dict[str, Any]], failures: dict[str, str
     if done:
         for name, table in tables.items():
             write_parquet(table, out / f"{name}.parquet")
-        write_comparison(out, tables["q1_seeds"], tables["q2_seeds"])
+        compare = compare or {}
+        write_comparison(out, tables["q1_seeds"], tables["q2_seeds"], reference=str(compare.get("reference", "eap")),
+                         alpha=float(compare.get("alpha", 0.05)))
     write_text(summary.to_csv(index=False, float_format="%.6f", lineterminator="\n"), out / "summary.csv")
     write_text(summary_markdown(summary, failures), out / "summary.md")
     failures_path = out / "failures.csv"
@@ -475,12 +475,7 @@ def seeds_from_params(params: dict[str, Any]) -> list[int] | None:
     """
     prepare = params.get("prepare")
     seeds = prepare.get("seeds") if isinstance(prepare, dict) else None
-    if seeds is None:
-        return None
-    if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
-        raise ValueError(f"params: prepare.seeds must be a list of distinct non-negative integers, got {seeds!r}")
-    return [int(seed) for seed in seeds]
+    return None if seeds is None else _distinct_seeds(seeds, "params: prepare.seeds", seeds)
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -491,9 +486,16 @@ def parse_seeds(text: str | None) -> list[int] | None:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as error:
         raise ValueError(f"--seeds: expected comma-separated non-negative integers, got {text!r}") from error
-    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds: expected distinct non-negative integers, got {text!r}")
-    return seeds
+    return _distinct_seeds(seeds, "--seeds", text)
+
+
+def _distinct_seeds(seeds: Any, name: str, given: Any) -> list[int]:
+    """``seeds`` as a list of ints when it is a non-empty list of distinct non-negative
+    integers, else a ``ValueError`` naming ``name`` and showing what was ``given``."""
+    if (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds)
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+        raise ValueError(f"{name} must be a list of distinct non-negative integers, got {given!r}")
+    return [int(seed) for seed in seeds]
 
 
 if __name__ == "__main__":

@@ -49,15 +49,20 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join([header, rule, *body])
 
 
-def degenerate_notes(seeds: pd.DataFrame, name: str, units: list[str]) -> dict[str, str]:
-    """``{score: "degenerate on k/N"}`` from a ``*_seeds`` table of stage compare: ``k`` of the
-    ``N`` units (datasets, or (dataset, generator) sets) where the score was degenerate on some
-    seed; scores never degenerate are left out."""
+def degenerate_counts(seeds: pd.DataFrame, name: str, units: list[str]) -> tuple[dict[str, int], int]:
+    """``({score: k}, N)`` from a ``*_seeds`` table of stage compare: ``k`` of the ``N`` units
+    (datasets, or (dataset, generator) sets) where the score was degenerate on some seed;
+    scores never degenerate are left out."""
     if seeds.empty or "degenerate" not in seeds:
-        return {}
-    total = len(seeds[units].drop_duplicates())
+        return {}, 0
     flagged = seeds[seeds["degenerate"].astype(bool)].drop_duplicates([name, *units]).groupby(name).size()
-    return {str(score): f"degenerate on {int(count)}/{total}" for score, count in flagged.items()}
+    return {str(score): int(count) for score, count in flagged.items()}, len(seeds[units].drop_duplicates())
+
+
+def degenerate_notes(seeds: pd.DataFrame, name: str, units: list[str]) -> dict[str, str]:
+    """``{score: "degenerate on k/N"}`` (:func:`degenerate_counts`), the figures' labels."""
+    counts, total = degenerate_counts(seeds, name, units)
+    return {score: f"degenerate on {count}/{total}" for score, count in counts.items()}
 
 
 def main() -> None:
@@ -79,7 +84,9 @@ def main() -> None:
         shown = score_names[0]
     bench = all_scores[all_scores["generator"] == BENCHMARK_GENERATOR]
 
-    q1_notes = degenerate_notes(pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet"), "estimator", ["dataset"])
+    q1_degenerate, n_q1_datasets = degenerate_counts(pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet"), "estimator",
+                                                     ["dataset"])
+    q1_notes = {s: f"degenerate on {k}/{n_q1_datasets}" for s, k in q1_degenerate.items()}
     q2_notes = degenerate_notes(pd.read_parquet(RESULTS_DIR / "q2_seeds.parquet"), "score", ["dataset", "generator"])
 
     with publish_dir(REPORTS_DIR) as staging:
@@ -108,10 +115,8 @@ def main() -> None:
             wide = q1.pivot(index="score", columns="dataset", values="auroc")
             wide = wide.reindex(list(dict.fromkeys(q1["score"])))
             wide["mean"] = wide.mean(axis=1)
-            seeds = pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet")     # stage compare: degenerate flags
-            flagged = seeds[seeds["degenerate"]].groupby("estimator")["dataset"].nunique()
-            wide["degenerate on"] = [f"{int(flagged.get(s, 0))}/{seeds['dataset'].nunique()} datasets"
-                                     if flagged.get(s, 0) else "" for s in wide.index]
+            wide["degenerate on"] = [f"{q1_degenerate[s]}/{n_q1_datasets} datasets" if s in q1_degenerate else ""
+                                     for s in wide.index]
             lines += [_markdown_table(wide.reset_index()), "",
                       "`degenerate on`: datasets where the score was constant or had fewer than 5 % distinct "
                       "values; its Q1 there is its tie-break, not a ranking.", ""]

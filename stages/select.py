@@ -46,15 +46,14 @@ from auxqual.candidates import fit_candidates
 from auxqual.detectors.registry import DETECTOR_NAMES
 from auxqual.selection import (LABELLED, UNIFORM, candidate_grid, decisions, holdout_split, score_weights,
                                select_generator, select_model, validation_weights, weighted_auroc)
-from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, SELECTED_MODELS_DIR, Log, StageError, cached_table, cell_seed,
-                           dataset_dirs, load_params, main_wrapper, publish_dir, remove_stale, require, score_columns,
-                           section, stage_code_deps)
+from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, SELECTED_MODELS_DIR, Log, StageError,
+                           cached_table, cell_seed, dataset_dirs, load_params, main_wrapper, publish_dir,
+                           remove_stale, require, score_columns, section, stage_code_deps)
 from stages.fanout import options_from_params, run_cells
 
 Q3_PATH = RESULTS_DIR / "q3.parquet"
 CANDIDATES_PATH = RESULTS_DIR / "q3_candidates.parquet"
 METRICS_PATH = RESULTS_DIR / "q3_metrics.json"
-SELECTED_DIR = SELECTED_MODELS_DIR
 MODEL_TASK, GENERATOR_TASK = "model", "generator"
 Q3_COLUMNS = ["dataset", "seed", "task", "score", "chosen", "chosen_val", "chosen_test_auroc", "oracle",
               "oracle_test_auroc", "regret", "rank_corr", "n_candidates", "n_val_normals", "n_val_anomalies",
@@ -234,7 +233,7 @@ def main() -> None:
     log(f"{len(datasets)} dataset(s) × {len(config['seeds'])} seed(s) × {len(config['specs'])} candidates; "
         f"validation set {config['generator']!r}, weighting {config['weighting']!r}")
 
-    with publish_dir(SELECTED_DIR) as staging:
+    with publish_dir(SELECTED_MODELS_DIR) as staging:
         cells = [{"dataset": d, "seed": s, "config": config, "out": str(staging / d / f"seed{s}")}
                  for d in datasets for s in config["seeds"]]
         model_results = run_cells(model_cell, cells, desc="select models", **fanout)
@@ -263,7 +262,7 @@ def main() -> None:
         write_parquet(candidates, CANDIDATES_PATH)
         write_json(_metrics(q3), METRICS_PATH)
     log(f"wrote {Q3_PATH} ({len(q3)} rows), {CANDIDATES_PATH}, {METRICS_PATH} and the chosen models in "
-        f"{SELECTED_DIR}; mean regret (model): "
+        f"{SELECTED_MODELS_DIR}; mean regret (model): "
         + ", ".join(f"{s} {v:.3f}" for s, v in
                     q3[q3["task"] == MODEL_TASK].groupby("score", sort=False)["regret"].mean().items()))
 
@@ -290,7 +289,7 @@ def _write_sidecars(cell: dict, result: dict, config: dict, section_params: dict
     specs = {s.name: s for s in config["specs"]}
     for name, saved in result["saved"].items():
         spec = specs[name]
-        final = SELECTED_DIR / Path(saved).relative_to(staging)
+        final = SELECTED_MODELS_DIR / Path(saved).relative_to(staging)
         scores = [s for s in result["chosen_by"][name] if s != LABELLED]
         inputs = [{"role": "train", "path": str(train_path), "sha256": _file_sha(train_path), "dataset": dataset,
                    "selected_rows_sha256": result["fit_rows_sha256"]},
