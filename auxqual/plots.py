@@ -29,6 +29,7 @@ DPI = 100
 FONT_SMALL = 9     # ticks, legends, numbers printed in cells
 FONT = 10          # axis labels, panel titles
 FONT_TITLE = 11    # figure titles
+CROSSBAR_COLOR = "#e8590c"  # the critical-difference diagrams' bars (no significant difference)
 CHAR_WIDTH_INCHES = 0.07   # a character of FONT_SMALL text, wide letters included (a label's margin)
 REFERENCE_SCORE = "random"   # the score drawn as the reference curve of Q2 (random selection)
 MIN_AUROC_SPAN = 0.1         # the narrowest y-range of a test-AUROC axis (so noise never fills it)
@@ -500,7 +501,8 @@ def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, path: str | os.PathLike
         ranks, p_values, alpha=alpha, ax=ax, color_palette=palette, text_h_margin=0.3,
         label_fmt_left="{label} ({rank:.2f})", label_fmt_right="({rank:.2f}) {label}",
         label_props={"fontsize": FONT_SMALL}, marker_props={"s": 24}, elbow_props={"linewidth": 1.0},
-        crossbar_props={"color": "#e8590c", "linewidth": 3, "alpha": 0.8})
+        crossbar_props={"color": CROSSBAR_COLOR, "linewidth": 3, "alpha": 0.8})
+    _sort_crossbar_points(ax)
     ax.set_xlim(0.8, max(len(ranks), 2) + 0.2)
     ax.set_xticks(np.arange(1, len(ranks) + 1))
     ax.tick_params(axis="x", labelsize=FONT_SMALL)
@@ -513,6 +515,18 @@ def cd_diagram(ranks: pd.Series, p_values: pd.DataFrame, path: str | os.PathLike
     ax.set_title("; ".join(details), fontsize=FONT_SMALL, pad=22)
     figure.tight_layout(rect=(left / width, 0, 1 - right / width, 1))
     return _save(figure, path)
+
+
+def _sort_crossbar_points(ax) -> None:
+    """Put each crossbar's points in rank order. scikit-posthocs draws a bar through the
+    members of a Python ``set``, whose order follows the process's string-hash seed, so the
+    same bar came out as differently ordered line segments (other PNG bytes in every
+    process); sorted, the figure is the same bytes whatever the seed."""
+    for line in ax.get_lines():
+        if line.get_color() == CROSSBAR_COLOR:
+            xs, ys = (np.asarray(values, dtype=np.float64) for values in line.get_data())
+            order = np.argsort(xs, kind="stable")
+            line.set_data(xs[order], ys[order])
 
 
 def cd_diagram_from_tables(stats: pd.DataFrame, nemenyi: pd.DataFrame, path: str | os.PathLike, *,

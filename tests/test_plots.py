@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -270,6 +271,22 @@ def test_cd_diagram_is_a_reproducible_png_naming_degenerate_scores(tmp_path, dra
     assert any(f"CD = {result.cd:.2f}" in t and "12 datasets" in t for t in texts)
     small = [t.get_text() for t in _visible_texts(drawn[0]) if t.get_fontsize() < plots.FONT_SMALL]
     assert not small, small
+
+
+def test_cd_diagram_is_the_same_bytes_whatever_the_hash_seed(tmp_path):
+    """scikit-posthocs draws each bar through a Python set: the figure must not follow the
+    process's string-hash seed (a DVC output drawn again in another process)."""
+    code = ("import sys, numpy as np, pandas as pd; from auxqual import plots; "
+            "names = ['eap', 'lava', 'rarity', 'density', 'ame', 'random']; "
+            "p = pd.DataFrame(0.5, index=names, columns=names); "
+            "plots.cd_diagram(pd.Series(np.linspace(1.5, 5.0, 6), index=names), p, sys.argv[1], cd=4.0, n_blocks=10)")
+    digests = set()
+    for seed in ("1", "2", "3", "4"):
+        path = tmp_path / f"cd{seed}.png"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env, timeout=120)
+        digests.add(path.read_bytes())
+    assert len(digests) == 1
 
 
 def test_cd_diagram_keeps_long_labels_inside_the_figure(tmp_path, drawn):
