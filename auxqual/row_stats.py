@@ -57,9 +57,22 @@ def smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor, outside: fl
     return _smallest_containing_radius_torch(D, radii, outside)
 
 
+def lower_to_smallest_containing_radius(D: torch.Tensor, radii: torch.Tensor, smallest: torch.Tensor) -> None:
+    """In place, per column ``l`` of ``D``: ``smallest[l] = min(smallest[l], radii[i])`` over the
+    rows with ``D[i, l] < radii[i]`` (start from ``inf``). One pass, no per-block allocation:
+    a block of a few rows by 100,000 columns costs no more than its entries."""
+    if D.device.type == "cpu" and smallest.is_contiguous():
+        _smallest_containing_radius_cpu(_numpy(D), _numpy(radii), smallest.numpy())
+    else:
+        torch.minimum(smallest, _smallest_containing_radius_torch(D, radii, float("inf")), out=smallest)
+
+
 def compile_cpu_kernels() -> None:
     """Compile the CPU loops now instead of at their first use (about 8 s once per install;
     numba caches them on disk, next to this module or in its user cache folder)."""
+    from auxqual.distances import pairwise_distances
+
+    pairwise_distances(torch.zeros((2, 3), dtype=torch.float64), torch.ones((2, 3), dtype=torch.float64))
     D = torch.zeros((2, 3), dtype=torch.float64)
     count_at_most(D, torch.zeros((2, 1), dtype=torch.float64))
     kth_smallest(D, 1)

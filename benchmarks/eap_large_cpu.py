@@ -12,7 +12,11 @@ T = 100 fit is the union of its chunks, and its time the sum of theirs. Each chu
 fresh process (2 threads over its subsets, as one fit would) that fits, scores the auxiliary
 rows, and writes ``benchmarks/results/eap_large_cpu/chunk_<a>-<b>.json``: seconds, peak resident
 memory of the process, the pickled size of the fitted subsets it holds, k* per subset and the
-sha256 of its φ rows. A finished chunk is never re-run (commit the folder to resume elsewhere).
+sha256 of its φ rows and a digest of the code that ran (the auxqual modules EAP imports and the
+versions of numpy, torch, numba and scikit-learn). A finished chunk is not re-run while that
+code is unchanged (commit the folder to resume elsewhere); the summary sums only chunks timed on
+the current code, and a chunk re-timed on new code keeps the old timing under ``earlier/`` as the
+"before" of a before/after table.
 
 Memory: one process fitting all T subsets holds every fitted subset until it scores; a chunk
 holds only its own. The summary therefore gives the largest chunk peak and, separately, the
@@ -28,6 +32,7 @@ import json
 import os
 import pickle
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eap_speed import measure_in_child, synthetic_case  # noqa: E402  (the same synthetic case)
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 CHUNKS = RESULTS / "eap_large_cpu"
+EARLIER = CHUNKS / "earlier"
 N, M, D, T, CHUNK = 200_000, 20, 16, 100, 5
 
 
@@ -48,6 +55,7 @@ def run_chunk(n: int, m: int, n_aux: int, d: int, n_subsets: int, start: int, st
     from auxqual.quality import EAP
     from auxqual.quality.eap import draw_subset_masks
 
+    code = code_digest()  # before the fit: the files as they were when this chunk started
     X, y, aux = synthetic_case(n, m, n_aux, d)
     masks, rates = draw_subset_masks(X.shape[0], m, n_subsets, k0=5, random_state=331)  # EAP's defaults
     begin = time.perf_counter()
@@ -59,7 +67,26 @@ def run_chunk(n: int, m: int, n_aux: int, d: int, n_subsets: int, start: int, st
             "n_jobs": n_jobs, "fit_s": fitted - begin, "score_s": done - fitted, "total_s": done - begin,
             "rates": rates[start:stop].tolist(), "n_normals": model.n_normals_.tolist(),
             "k_star": model.k_star_.tolist(), "fitted_state_bytes": len(pickle.dumps(model.subsets_, protocol=5)),
-            "phi_sha256": hashlib.sha256(np.ascontiguousarray(details.phi).tobytes()).hexdigest()}
+            "phi_sha256": hashlib.sha256(np.ascontiguousarray(details.phi).tobytes()).hexdigest(),
+            "code": code}
+
+
+def code_digest() -> str:
+    """sha256 of the auxqual modules that ``import auxqual.quality.eap`` loads (in a fresh
+    process, so every caller hashes the same files) and of the versions of the libraries
+    doing the arithmetic: chunks timed on different code are not summed."""
+    listing = ("import sys, numpy, torch, numba, sklearn, auxqual.quality.eap\n"
+               "print(numpy.__version__, torch.__version__, numba.__version__, sklearn.__version__)\n"
+               "print('\\n'.join(sorted(n + ' ' + m.__file__ for n, m in list(sys.modules.items())\n"
+               "      if n.split('.')[0] == 'auxqual' and getattr(m, '__file__', None))))\n")
+    versions, *modules = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True,
+                                        check=True, cwd=ROOT).stdout.splitlines()
+    digest = hashlib.sha256(versions.encode())
+    for module in modules:
+        name, path = module.split(" ", 1)
+        digest.update(name.encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
 
 
 def chunk_path(start: int, stop: int) -> Path:
@@ -72,19 +99,34 @@ def measure_chunk(start: int, stop: int, n_jobs: int) -> dict:
     row.update(machine=machine(), load_average=list(os.getloadavg()),
                finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     CHUNKS.mkdir(parents=True, exist_ok=True)
+    set_aside(chunk_path(start, stop))
     partial = chunk_path(start, stop).with_suffix(".partial")
     partial.write_text(json.dumps(row, indent=2) + "\n")
     partial.replace(chunk_path(start, stop))
     return row
 
 
+def set_aside(path: Path) -> None:
+    """Keep a chunk timed on earlier code under ``earlier/`` (the before of a before/after)."""
+    if path.exists():
+        earlier = json.loads(path.read_text()).get("code", "nocode")[:12]
+        EARLIER.mkdir(parents=True, exist_ok=True)
+        path.replace(EARLIER / f"{path.stem}-{earlier}.json")
+
+
 def machine() -> str:
     return f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-def summarise() -> str:
-    """``eap_large_cpu.{json,md}`` from the chunks measured so far."""
+def kept_chunks(code: str) -> tuple[list[dict], list[dict]]:
+    """The chunks timed on ``code`` and those timed on other code (to re-measure)."""
     rows = sorted((json.loads(p.read_text()) for p in CHUNKS.glob("chunk_*.json")), key=lambda r: r["start"])
+    return [r for r in rows if r.get("code") == code], [r for r in rows if r.get("code") != code]
+
+
+def summarise(code: str) -> str:
+    """``eap_large_cpu.{json,md}`` from the chunks measured so far on ``code``."""
+    rows, stale = kept_chunks(code)
     done = sum(r["stop"] - r["start"] for r in rows)
     fit, score = sum(r["fit_s"] for r in rows), sum(r["score_s"] for r in rows)
     state = sum(r["fitted_state_bytes"] for r in rows) / 2**30
@@ -111,9 +153,25 @@ def summarise() -> str:
         lines += ["", f"Projection, not a measurement: the distance work of a subset grows with the square of its "
                   f"size, so scaling the measured time by Σ p_t² over all {T} subsets against the measured ones "
                   f"(p_t: the subset rates of the draw) gives about **{projected / 3600:.1f} h** for the whole fit."]
+    lines += earlier_lines(rows, stale)
     markdown = "\n".join(lines) + "\n"
     (RESULTS / "eap_large_cpu.md").write_text(markdown)
     return markdown
+
+
+def earlier_lines(rows: list[dict], stale: list[dict]) -> list[str]:
+    """Before/after: the same subsets timed on earlier code (kept under ``earlier/``)."""
+    earlier = stale + [json.loads(p.read_text()) for p in sorted(EARLIER.glob("chunk_*.json"))]
+    now = {r["start"]: r for r in rows}
+    lines = [f"| {r['start']}–{r['stop'] - 1} | {r.get('code', 'not recorded')[:12]} | {r['finished_utc'][:10]} | "
+             f"{r['total_s']:.0f} | {r['peak_rss_gib']:.2f} | "
+             + (f"{now[r['start']]['total_s']:.0f} ({r['total_s'] / now[r['start']]['total_s']:.1f}× faster now) |"
+                if r["start"] in now else "not yet |") for r in earlier]
+    if not lines:
+        return []
+    return ["", "The same subsets timed on earlier code (not part of the sums above):", "",
+            "| subsets | code | measured | total (s) | peak RSS (GiB) | on the current code (s) |",
+            "|---|---|---|---|---|---|", *lines]
 
 
 def projected_total(rows: list[dict]) -> float | None:
@@ -137,19 +195,22 @@ def main() -> None:
     if args.chunk:
         print(json.dumps(run_chunk(*args.chunk, n_jobs=args.n_jobs)))
         return
-    if not args.summary:
+    if not args.summary:  # one-off compilation per install, not part of any chunk's time
         from auxqual.detectors.iforest_compiled import compile_kernels
         from auxqual.row_stats import compile_cpu_kernels
 
-        compile_cpu_kernels()  # one-off costs per install, not part of any chunk's time
+        compile_cpu_kernels()
         compile_kernels()
-        todo = [(a, min(a + CHUNK, T)) for a in range(0, T, CHUNK) if not chunk_path(a, min(a + CHUNK, T)).exists()]
+    code = code_digest()
+    if not args.summary:
+        done = {r["start"] for r in kept_chunks(code)[0]}
+        todo = [(a, min(a + CHUNK, T)) for a in range(0, T, CHUNK) if a not in done]
         for start, stop in todo[:args.max_chunks]:
             row = measure_chunk(start, stop, args.n_jobs)
             print(f"subsets {start}-{stop - 1}: {row['total_s']:.0f} s, peak {row['peak_rss_gib']:.2f} GiB",
                   file=sys.stderr, flush=True)
-            summarise()
-    print(summarise())
+            summarise(code)
+    print(summarise(code))
 
 
 if __name__ == "__main__":

@@ -66,8 +66,13 @@ def test_smallest_containing_radius_is_strict_and_marks_uncovered_columns():
     np.testing.assert_array_equal(cpu, gpu_version.numpy())
 
 
+def _lower_with_torch(D, radii, smallest):
+    smallest.copy_(torch.minimum(smallest, row_stats._smallest_containing_radius_torch(D, radii, float("inf"))))
+
+
 def test_eap_with_the_torch_versions_equals_eap_with_the_compiled_ones(monkeypatch):
     """The GPU code path, run on CPU tensors: same k* and the same scores to the last bit."""
+    from auxqual import distances
     from auxqual.quality import EAP
     from auxqual.quality import balls
     from tests.conftest import load_eap_fixture
@@ -78,6 +83,8 @@ def test_eap_with_the_torch_versions_equals_eap_with_the_compiled_ones(monkeypat
     monkeypatch.setattr(balls, "kth_smallest", row_stats._kth_smallest_torch)
     monkeypatch.setattr(balls, "smallest_containing_radius",
                         lambda D, radii, outside=0.0: row_stats._smallest_containing_radius_torch(D, radii, outside))
+    monkeypatch.setattr(balls, "lower_to_smallest_containing_radius", _lower_with_torch)
+    monkeypatch.setattr(distances, "_finish", distances._finish_torch)
     with_torch = EAP(n_subsets=6, n_jobs=1).fit(case["X_train"], case["y_train"])
     np.testing.assert_array_equal(with_torch.k_star_, compiled.k_star_)
     assert with_torch.score_samples(case["X_aux"]).tobytes() == compiled.score_samples(case["X_aux"]).tobytes()
@@ -88,9 +95,33 @@ def test_the_cpu_kernels_compile_ahead_of_use():
     import sys
 
     code = ("from auxqual import row_stats as r\n"
-            "kernels = (r._count_at_most_cpu, r._kth_smallest_cpu, r._smallest_containing_radius_cpu)\n"
+            "from auxqual import distances as d\n"
+            "kernels = (r._count_at_most_cpu, r._kth_smallest_cpu, r._smallest_containing_radius_cpu,\n"
+            "           d._squared_from_product_cpu)\n"
             "assert not any(k.signatures for k in kernels)\n"
             "r.compile_cpu_kernels()\n"
             "print(all(k.signatures for k in kernels))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # a fresh process
     assert result.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("grid", [False, True])
+def test_compiled_distance_finish_gives_the_torch_expression_bit_for_bit(grid):
+    """The CPU pass that turns A·Bᵀ into squared distances gives the torch expression's
+    bits (the reference's arithmetic), ties, exact zeros and clamped negatives included."""
+    from auxqual import distances
+
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(37, 6)) * 1e3
+    if grid:
+        A = np.round(A / 250) * 250
+    B = np.vstack([A[:20], rng.normal(size=(50, 6))])  # shared rows: exact-zero and tiny-negative entries
+    A, B = torch.from_numpy(A), torch.from_numpy(B)
+    a_sq, b_sq = distances.squared_norms(A), distances.squared_norms(B)
+    product = A @ B.T
+    unclamped = product.clone().mul_(-2).add_(a_sq).add_(b_sq.T)
+    assert (unclamped == 0).any() if grid else (unclamped < 0).any()  # exact zeros on the grid, else rounding below 0
+    for take_sqrt in (False, True):
+        compiled = distances._finish(product.clone(), a_sq, b_sq, take_sqrt)
+        with_torch = distances._finish_torch(product.clone(), a_sq, b_sq, take_sqrt)
+        assert compiled.numpy().tobytes() == with_torch.numpy().tobytes()

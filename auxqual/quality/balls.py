@@ -24,7 +24,7 @@ from scipy.stats import beta
 
 from auxqual.distances import (SelfDistances, block_rows_for, default_block_elements, pairwise_distances,
                                row_blocks, squared_norms)
-from auxqual.row_stats import count_at_most, kth_smallest, smallest_containing_radius
+from auxqual.row_stats import count_at_most, kth_smallest, lower_to_smallest_containing_radius, smallest_containing_radius
 
 DEFAULT_CONFIDENCE = 0.95
 
@@ -76,7 +76,7 @@ def rarity(Q: torch.Tensor, U: torch.Tensor, radii: torch.Tensor, *,
     """
     out = torch.empty(Q.shape[0], dtype=torch.float64, device=Q.device)
     u_sq, q_sq = squared_norms(U), squared_norms(Q)
-    block_elements = block_elements or default_block_elements(Q.device)
+    block_elements = block_elements or default_block_elements(Q.device, U.shape[0])
     for cols in row_blocks(Q.shape[0], block_rows_for(U.shape[0], block_elements)):
         D = pairwise_distances(U, Q[cols], a_sq=u_sq, b_sq=q_sq[cols])
         out[cols] = smallest_containing_radius(D, radii).to(Q.device)
@@ -119,7 +119,7 @@ class BallCover:
         own = torch.full_like(radii, float("inf"))
         for rows, D in blocks:
             radii[rows] = kth_smallest(D, k).to(normals.device)
-            own = torch.minimum(own, smallest_containing_radius(D, radii[rows], outside=float("inf")).to(own.device))
+            lower_to_smallest_containing_radius(D, radii[rows], own)
         own = torch.where(torch.isinf(own), torch.zeros_like(own), own)
         return cls(normals, k, radii, float(np.sum(inverse_rarity(own.cpu().numpy()))), block_elements)
 
