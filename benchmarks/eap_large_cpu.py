@@ -2,6 +2,7 @@
 
     python benchmarks/eap_large_cpu.py                   # run the chunks not measured yet, then summarise
     python benchmarks/eap_large_cpu.py --max-chunks 2    # at most 2 chunks in this invocation
+    python benchmarks/eap_large_cpu.py --starts 65 35     # only the chunks of subsets 65-69 and 35-39
     python benchmarks/eap_large_cpu.py --summary         # only rewrite the summary from the chunks kept
 
 Why chunks: on 2 cores this fit takes hours (the distance work of a subset grows with the square
@@ -188,6 +189,8 @@ def projected_total(rows: list[dict]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-chunks", type=int, default=None, help="measure at most this many chunks now")
+    parser.add_argument("--starts", type=int, nargs="+", default=None,
+                        help="measure only the chunks that begin at these subsets (e.g. the short ones)")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--summary", action="store_true", help="only rewrite the summary")
     parser.add_argument("--chunk", nargs=7, type=int, help=argparse.SUPPRESS)
@@ -204,7 +207,8 @@ def main() -> None:
     code = code_digest()
     if not args.summary:
         done = {r["start"] for r in kept_chunks(code)[0]}
-        todo = [(a, min(a + CHUNK, T)) for a in range(0, T, CHUNK) if a not in done]
+        todo = [(a, min(a + CHUNK, T)) for a in range(0, T, CHUNK)
+                if a not in done and (args.starts is None or a in args.starts)]
         for start, stop in todo[:args.max_chunks]:
             row = measure_chunk(start, stop, args.n_jobs)
             print(f"subsets {start}-{stop - 1}: {row['total_s']:.0f} s, peak {row['peak_rss_gib']:.2f} GiB",
