@@ -198,14 +198,13 @@ def main() -> None:
     if args.chunk:
         print(json.dumps(run_chunk(*args.chunk, n_jobs=args.n_jobs)))
         return
-    if not args.summary:  # one-off compilation per install, not part of any chunk's time
+    code = code_digest()
+    if not args.summary:
         from auxqual.detectors.iforest_compiled import compile_kernels
         from auxqual.row_stats import compile_cpu_kernels
 
-        compile_cpu_kernels()
+        compile_cpu_kernels()  # one-off compilation per install, not part of any chunk's time
         compile_kernels()
-    code = code_digest()
-    if not args.summary:
         done = {r["start"] for r in kept_chunks(code)[0]}
         todo = [(a, min(a + CHUNK, T)) for a in range(0, T, CHUNK)
                 if a not in done and (args.starts is None or a in args.starts)]

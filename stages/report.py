@@ -61,7 +61,11 @@ def degenerate_counts(seeds: pd.DataFrame, name: str, units: list[str]) -> tuple
 
 def degenerate_notes(seeds: pd.DataFrame, name: str, units: list[str]) -> dict[str, str]:
     """``{score: "degenerate on k/N"}`` (:func:`degenerate_counts`), the figures' labels."""
-    counts, total = degenerate_counts(seeds, name, units)
+    return notes_from_counts(*degenerate_counts(seeds, name, units))
+
+
+def notes_from_counts(counts: dict[str, int], total: int) -> dict[str, str]:
+    """``{score: "degenerate on k/N"}`` from :func:`degenerate_counts`'s answer."""
     return {score: f"degenerate on {count}/{total}" for score, count in counts.items()}
 
 
@@ -86,7 +90,7 @@ def main() -> None:
 
     q1_degenerate, n_q1_datasets = degenerate_counts(pd.read_parquet(RESULTS_DIR / "q1_seeds.parquet"), "estimator",
                                                      ["dataset"])
-    q1_notes = {s: f"degenerate on {k}/{n_q1_datasets}" for s, k in q1_degenerate.items()}
+    q1_notes = notes_from_counts(q1_degenerate, n_q1_datasets)
     q2_notes = degenerate_notes(pd.read_parquet(RESULTS_DIR / "q2_seeds.parquet"), "score", ["dataset", "generator"])
 
     with publish_dir(REPORTS_DIR) as staging:
