@@ -18,9 +18,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auxqual.cli import generate, lineage, score, select
+from auxqual.cli import generate, init, lineage, score, select, stage
 
-SUBCOMMANDS = (score, generate, lineage, select)
+SUBCOMMANDS = (score, generate, lineage, select, init, stage)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,172 @@
+"""The schema of a production project's ``params.yaml``: every key, its type, range and default.
+
+Read by every stage of the scaffolded project before it does any work (and by ``auxqual
+init``, which writes the file). An unknown key, a value of the wrong type or out of range is
+one ``ValueError`` naming the key (``score.scroes``) and, for an unknown key, the closest
+valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = "params.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class Inputs(_Section):
+    """The project's files, relative to its root (written by ``auxqual init``)."""
+
+    train: str = Field(description="training table: features + y (1 = labelled anomaly, 0 or empty = normal)")
+    validation: str | None = Field(None, description="labelled validation table, or null")
+    aux: dict[str, str] = Field(default_factory=dict, description="auxiliary anomaly sets made elsewhere: name -> file")
+
+
+class GeneratorSpec(_Section):
+    n_samples: int = Field(200, gt=0, description="rows to generate")
+    params: dict[str, Any] = Field(default_factory=dict, description="the generator's parameters")
+
+
+class Generate(_Section):
+    generators: dict[str, GeneratorSpec] = Field(
+        default_factory=dict, description="generators of auxqual.generators fitted on the training data")
+    max_train_rows: int | None = Field(5000, gt=0, description="seeded sample the generators are fitted on")
+    seed: int = Field(0, ge=0)
+
+
+class Score(_Section):
+    scores: list[str] = Field(default_factory=lambda: ["eap", "rarity"], min_length=1,
+                              description="quality scores computed for every auxiliary set")
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="score -> its parameters")
+    max_train_rows: int | None = Field(5000, gt=0,
+                                       description="seeded sample of training rows the scores are fitted on")
+    seed: int = Field(0, ge=0)
+
+
+class Select(_Section):
+    q: list[float] = Field(default_factory=lambda: [0.0, 10.0, 25.0, 50.0, 100.0], min_length=1,
+                           description="% of each ranked set to train with")
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"ssdo": {}, "mlp": {}}, min_length=1,
+                                                 description="detector candidates -> their parameters")
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="training normals held out for validation")
+    aux_validation_fraction: float = Field(0.3, gt=0, lt=1,
+                                           description="of each set, held out as validation anomalies "
+                                                       "(only without a validation table)")
+    max_fit_rows: int | None = Field(10000, gt=0, description="seeded sample of training rows each detector fits")
+    seed: int = Field(0, ge=0)
+    device: str = Field("auto", description="torch device: auto (cuda when present), cpu, cuda")
+
+
+class Evaluate(_Section):
+    bootstrap: int = Field(1000, ge=0, description="resamples of the validation AUROC's interval")
+    level: float = Field(0.95, gt=0, lt=1)
+
+
+class ProjectParams(_Section):
+    inputs: Inputs
+    generate: Generate = Field(default_factory=Generate)
+    score: Score = Field(default_factory=Score)
+    select: Select = Field(default_factory=Select)
+    evaluate: Evaluate = Field(default_factory=Evaluate)
+
+    @model_validator(mode="after")
+    def _names(self) -> ProjectParams:
+        from auxqual.detectors.registry import DETECTOR_NAMES
+        from auxqual.generators import GENERATOR_NAMES
+        from auxqual.quality.registry import scorer_names
+
+        _known("generate.generators", self.generate.generators, GENERATOR_NAMES)
+        _known("score.scores", self.score.scores, scorer_names())
+        _known("score.params", self.score.params, self.score.scores)
+        _known("select.detectors", self.select.detectors, DETECTOR_NAMES)
+        clash = sorted(set(self.generate.generators) & set(self.inputs.aux))
+        if clash:
+            raise ValueError(f"generate.generators: {clash} is also the name of an inputs.aux set; rename one")
+        return self
+
+    def sets(self, generated_dir: str) -> dict[str, str]:
+        """Every auxiliary set by name: the user's files, then the generated ones."""
+        return {**self.inputs.aux, **{g: f"{generated_dir}/{g}.parquet" for g in self.generate.generators}}
+
+
+def _known(key: str, names: Any, valid: Any) -> None:
+    valid = list(valid)
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {valid}"
+            raise ValueError(f"{key}: unknown name {name!r}{hint}")
+
+
+def load_project_params(root: str | os.PathLike = ".") -> ProjectParams:
+    """Read and check ``<root>/params.yaml``; ``ValueError`` naming the key at fault."""
+    path = Path(root) / PARAMS_FILE
+    if not path.is_file():
+        raise ValueError(f"{path}: not found; run in a project made by `auxqual init`")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
+    return parse_project_params(raw, str(path))
+
+
+def parse_project_params(raw: Any, where: str = PARAMS_FILE) -> ProjectParams:
+    """:class:`ProjectParams` from a mapping; the first problem as one line naming the key."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return ProjectParams.model_validate(raw)
+    except ValidationError as error:
+        raise ValueError(f"{where}: {_first_problem(error)}") from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    location = [str(part) for part in problem["loc"]]
+    key = ".".join(location)
+    if problem["type"] == "extra_forbidden":
+        valid = _valid_keys(location[:-1])
+        close = difflib.get_close_matches(location[-1], valid, n=1)
+        hint = f"; did you mean {'.'.join([*location[:-1], close[0]])!r}?" if close else \
+            f"; valid keys here: {valid}"
+        return f"unknown key {key!r}{hint}"
+    if problem["type"] == "missing":
+        return f"missing key {key!r}"
+    message = problem["msg"].removeprefix("Value error, ")
+    if not location:
+        return message
+    return f"{key}: {message} (got {problem.get('input')!r})"
+
+
+def _valid_keys(path: list[str]) -> list[str]:
+    model: Any = ProjectParams
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def schema_table() -> str:
+    """Every key of the schema as a Markdown table (key, default, description)."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for section_name, section_field in ProjectParams.model_fields.items():
+        section = section_field.annotation
+        for name, field in section.model_fields.items():
+            default = "required" if field.is_required() else (
+                field.default_factory() if field.default_factory else field.default)
+            rows.append(f"| `{section_name}.{name}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)
