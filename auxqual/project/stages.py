@@ -234,7 +234,7 @@ class _Context:
 
 def select(params: ProjectParams) -> None:
     """Fit every candidate, judge each on the validation set, write the decision."""
-    from auxqual.production import candidates, choose
+    from auxqual.production import candidates, choose, selected_aux_rows
 
     context = _Context(params)
     grid = candidates(list(context.sets), params.score.scores, params.select.q, params.select.detectors)
@@ -243,8 +243,15 @@ def select(params: ProjectParams) -> None:
         f"{context.validation.n_anomalies} anomalies")
     start = time.perf_counter()
 
+    seen: dict[tuple, np.ndarray] = {}  # candidates that train on the same rows (q = 100 of every score) fit once
+
     def fit_and_decide(candidate: Any) -> np.ndarray:
-        return context.fit(candidate)[0].decision_function(context.validation.X)
+        rows = selected_aux_rows(candidate, context.split, context.scores, random_state=params.select.seed)
+        key = (candidate.set if rows.size else "", rows.tobytes(), candidate.detector,
+               json.dumps(candidate.detector_params, sort_keys=True))
+        if key not in seen:
+            seen[key] = context.fit(candidate)[0].decision_function(context.validation.X)
+        return seen[key]
 
     def progress(i: int, n: int, candidate: Any, auroc: float) -> None:
         log(f"select: [{i}/{n}] {candidate.name}: validation AUROC {auroc:.4f} "
