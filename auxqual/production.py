@@ -56,11 +56,13 @@ class Split:
 
 def make_split(y_train: np.ndarray, aux_sizes: Mapping[str, int], *, labelled_validation: bool,
                validation_fraction: float, aux_validation_fraction: float, max_fit_rows: int | None,
-               random_state: int = 0) -> Split:
+               max_validation_normals: int | None = None, random_state: int = 0) -> Split:
     """The seeded split of :mod:`auxqual.production` (see its docstring).
 
     Every labelled training anomaly stays in the fits; ``max_fit_rows`` bounds the fitted
-    rows (a seeded sample keeping every labelled anomaly, :func:`auxqual.sampling.sample_training_rows`).
+    rows (a seeded sample keeping every labelled anomaly, :func:`auxqual.sampling.sample_training_rows`);
+    ``max_validation_normals`` bounds the held-out normals (scoring them is most of a large
+    table's selection time, and a few thousand already pin an AUROC down).
     """
     for name, value in (("validation_fraction", validation_fraction),
                         ("aux_validation_fraction", aux_validation_fraction)):
@@ -70,7 +72,7 @@ def make_split(y_train: np.ndarray, aux_sizes: Mapping[str, int], *, labelled_va
     y_train = np.asarray(y_train)
     normals = np.flatnonzero(y_train == 0)
     n_held = int(np.floor(validation_fraction * normals.size + 0.5))
-    n_held = min(max(n_held, 1), normals.size - 1)
+    n_held = min(max(n_held, 1), normals.size - 1, max_validation_normals or normals.size)
     if n_held < 1:
         raise ValueError(f"training table: {normals.size} normal row(s); holding out validation normals needs 2")
     held = np.sort(rng.permutation(normals)[:n_held])

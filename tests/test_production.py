@@ -46,6 +46,11 @@ def test_split_samples_the_fit_rows_keeping_the_labelled_anomalies():
     assert (y[s.fit_rows] == 1).sum() == 6
 
 
+def test_split_caps_the_held_out_normals():
+    y, s = split(max_validation_normals=7)
+    assert s.held_normals.size == 7 and s.fit_rows.size == y.size - 7
+
+
 def test_split_refuses_fractions_outside_zero_one():
     with pytest.raises(ValueError, match="select.validation_fraction"):
         split(validation_fraction=1.0)

@@ -1,6 +1,6 @@
 """``auxqual stage NAME``: one stage of a project made by ``auxqual init`` (``dvc repro`` runs them).
 
-    auxqual stage validate | generate | score | select | train | evaluate | lineage
+    auxqual stage validate | generate | score | select | train | evaluate | gate | lineage | card
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from auxqual.cli.help import RawDescriptionDefaultsHelpFormatter
 
-STAGE_NAMES = ("validate", "generate", "score", "select", "train", "evaluate", "lineage")
+STAGE_NAMES = ("validate", "generate", "score", "select", "train", "evaluate", "gate", "lineage", "card")
 DESCRIPTION = """\
 Run one stage of the production pipeline in a project made by `auxqual init` (dvc.yaml
 calls these; run `dvc repro` rather than a stage by hand). Each stage checks params.yaml
@@ -20,9 +20,12 @@ first, reads its inputs, and writes its outputs atomically:
   generate  data/generated/<generator>.parquet (fitted on the training table)
   score     data/scores/<set>.parquet: every quality score of every auxiliary set
   select    results/selection.json: the chosen set, score, q and detector, every alternative
-  train     models/production/model.{pt,joblib} + .lineage.json
-  evaluate  results/evaluation.json: validation AUROC with a bootstrap interval
+  train     models/candidate/model.{pt,joblib} + .lineage.json
+  evaluate  results/evaluation.json: the candidate's validation AUROC with a bootstrap interval
+  gate      results/gate.json: this run against the last good run (pass, warn, fail); the
+            candidate is promoted to models/production unless it fails; runs/<run id>.json
   lineage   results/lineage.parquet (for `auxqual lineage`)
+  card      reports/card.{md,json,html}: the production model's audit card
 """
 
 

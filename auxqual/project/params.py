@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -58,6 +58,7 @@ class Select(_Section):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"ssdo": {}, "mlp": {}}, min_length=1,
                                                  description="detector candidates -> their parameters")
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="training normals held out for validation")
+    max_validation_normals: int | None = Field(5000, gt=0, description="at most this many held out; null = no cap")
     aux_validation_fraction: float = Field(0.3, gt=0, lt=1,
                                            description="of each set, held out as validation anomalies "
                                                        "(only without a validation table)")
@@ -71,12 +72,53 @@ class Evaluate(_Section):
     level: float = Field(0.95, gt=0, lt=1)
 
 
+class Tolerance(_Section):
+    abs: float = Field(0.0, ge=0, description="absolute tolerance")
+    rel: float = Field(0.0, ge=0, description="relative tolerance (of |last good value|)")
+
+
+class MetricRule(_Section):
+    direction: Literal["decrease", "increase", "any"] = Field("any", description="which change is bad")
+    warn: Tolerance | None = Field(None, description="crossing it warns (and still promotes); null = never")
+    fail: Tolerance | None = Field(None, description="crossing it fails (no promotion); null = never")
+
+
+class KSRule(_Section):
+    warn: float | None = Field(0.3, ge=0, le=1, description="KS statistic above which a set warns (p < alpha)")
+    fail: float | None = Field(0.6, ge=0, le=1, description="KS statistic above which a set fails (p < alpha)")
+    alpha: float = Field(0.01, gt=0, lt=1)
+
+
+def _rule(kind: str) -> Any:
+    from auxqual.gate import DEFAULT_GATE
+
+    return lambda: MetricRule.model_validate(DEFAULT_GATE["metrics"][kind])
+
+
+class GateMetrics(_Section):
+    score_mean: MetricRule = Field(default_factory=_rule("score_mean"), description="mean quality score of a set")
+    score_median: MetricRule = Field(default_factory=_rule("score_median"), description="median quality score")
+    ks: KSRule = Field(default_factory=KSRule, description="two-sample KS test of a set's scores")
+    share_at_prior: MetricRule = Field(default_factory=_rule("share_at_prior"),
+                                       description="share of a set's rows with no evidence (EAP at its prior)")
+    eap_std_mean: MetricRule = Field(default_factory=_rule("eap_std_mean"), description="mean per-row eap_std")
+    kept_share: MetricRule = Field(default_factory=_rule("kept_share"),
+                                   description="share of a set that selection keeps (best q of the set / 100)")
+    val_auroc: MetricRule = Field(default_factory=_rule("val_auroc"), description="the model's validation AUROC")
+    decision: Literal["pass", "warn", "fail"] = Field("warn", description="level of a changed decision or set")
+
+
+class Gate(_Section):
+    metrics: GateMetrics = Field(default_factory=GateMetrics, description="per metric: direction, warn, fail")
+
+
 class ProjectParams(_Section):
     inputs: Inputs
     generate: Generate = Field(default_factory=Generate)
     score: Score = Field(default_factory=Score)
     select: Select = Field(default_factory=Select)
     evaluate: Evaluate = Field(default_factory=Evaluate)
+    gate: Gate = Field(default_factory=Gate)
 
     @model_validator(mode="after")
     def _names(self) -> ProjectParams:

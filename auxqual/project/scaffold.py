@@ -21,7 +21,7 @@ from auxqual.userdata import load_project_data
 
 GITIGNORE_ENTRIES = {  # what `dvc repro` would add, written first so that git stays clean after a run
     "data/.gitignore": ["/generated", "/scores"],
-    "models/.gitignore": ["/production"],
+    "models/.gitignore": ["/candidate", "/production"],
     "results/.gitignore": ["/lineage.parquet"],
 }
 DEFAULT_MAX_TRAIN_ROWS = 5000

@@ -1,6 +1,6 @@
 """The stages of a production project, run by ``dvc repro`` as ``auxqual stage <name>``.
 
-    validate ─► generate ─► score ─► select ─► train ─► evaluate ─► lineage
+    validate ─► generate ─► score ─► select ─► train ─► evaluate ─► gate ─► lineage ─► card
 
 Each stage reads ``params.yaml`` (checked against :mod:`auxqual.project.params` first) and
 its input files, calls the library, and writes its outputs atomically (a file through a
@@ -16,10 +16,15 @@ fails leaves the last run's outputs as they were. Paths are relative to the proj
   the sample is reported in ``results/scoring.json``.
 - ``select``: every candidate (set × score × q × detector) fitted and judged on one
   validation set (:mod:`auxqual.production`): ``results/selection.json``.
-- ``train``: the chosen candidate fitted again: ``models/production/model.{pt,joblib}`` and
+- ``train``: the chosen candidate fitted again: ``models/candidate/model.{pt,joblib}`` and
   its lineage sidecar.
-- ``evaluate``: the production model's validation AUROC with a bootstrap interval:
+- ``evaluate``: the candidate's validation AUROC with a bootstrap interval:
   ``results/evaluation.json``.
+- ``gate``: this run against the last good run (:mod:`auxqual.gate`), ``results/gate.json``;
+  unless the verdict is ``fail`` the candidate is promoted to ``models/production/`` (a
+  ``fail`` leaves the last good model there, byte for byte); the run is recorded in
+  ``runs/<run id>.json`` (:mod:`auxqual.project.runs`).
+- ``card``: the production model's audit card, ``reports/card.{md,json,html}``.
 - ``lineage``: the sidecars under ``models/`` as one table, ``results/lineage.parquet``.
 """
 
@@ -48,7 +53,9 @@ GENERATED_DIR = Path("data/generated")
 SCORES_DIR = Path("data/scores")
 SCORING_RECORD = Path("results/scoring.json")
 SELECTION = Path("results/selection.json")
+CANDIDATE_DIR = Path("models/candidate")
 PRODUCTION_DIR = Path("models/production")
+GATE_RECORD = Path("results/gate.json")
 MODEL_STEM = "model"
 EVALUATION = Path("results/evaluation.json")
 LINEAGE_TABLE = Path("results/lineage.parquet")
@@ -209,7 +216,8 @@ class _Context:
                                 labelled_validation=self.data.validation is not None,
                                 validation_fraction=config.validation_fraction,
                                 aux_validation_fraction=config.aux_validation_fraction,
-                                max_fit_rows=config.max_fit_rows, random_state=config.seed)
+                                max_fit_rows=config.max_fit_rows,
+                                max_validation_normals=config.max_validation_normals, random_state=config.seed)
         y_validation = None if self.data.validation is None else self.data.validation.y
         self.validation = validation_set(self.split, self.data.train.X, self.sets, self.scores,
                                          params.score.scores, X_validation=self.data.X_validation,
@@ -306,9 +314,9 @@ def train(params: ProjectParams) -> None:
     context = _Context(params)
     candidate = _chosen(context)
     model, rows = context.fit(candidate)
-    with publish_dir(PRODUCTION_DIR) as staging:
+    with publish_dir(CANDIDATE_DIR) as staging:
         path = save_detector(model, staging / MODEL_STEM)
-        final = PRODUCTION_DIR / path.name
+        final = CANDIDATE_DIR / path.name
         lineage.write_sidecar(path, _lineage_record(context, candidate, rows, final))
     log(f"train: wrote {final} ({candidate.detector}, {context.split.fit_rows.size} training rows + {rows.size} "
         f"auxiliary rows of {candidate.set or 'no set'})")
@@ -363,12 +371,17 @@ def _version() -> str:
         return "unknown"
 
 
-def production_model() -> Path:
-    """The model file under ``models/production/`` (``ValueError`` when there is none)."""
-    found = sorted(p for p in PRODUCTION_DIR.glob(f"{MODEL_STEM}.*") if not p.name.endswith(lineage.SIDECAR_SUFFIX))
+def model_in(folder: Path) -> Path:
+    """The model file under ``folder`` (``ValueError`` when there is not exactly one)."""
+    found = sorted(p for p in folder.glob(f"{MODEL_STEM}.*") if not p.name.endswith(lineage.SIDECAR_SUFFIX))
     if len(found) != 1:
-        raise ValueError(f"{PRODUCTION_DIR}: expected one model file, found {[p.name for p in found]}")
+        raise ValueError(f"{folder}: expected one model file, found {[p.name for p in found]}")
     return found[0]
+
+
+def production_model() -> Path:
+    """The model file under ``models/production/``."""
+    return model_in(PRODUCTION_DIR)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -379,7 +392,7 @@ def evaluate(params: ProjectParams) -> None:
     from auxqual.selection import weighted_auroc
 
     context = _Context(params)
-    path = production_model()
+    path = model_in(CANDIDATE_DIR)
     model = load_detector(path)
     decision = np.asarray(model.decision_function(context.validation.X), dtype=np.float64)
     auroc = weighted_auroc(context.validation.y, decision, context.validation.weights, name=str(path))
@@ -392,6 +405,134 @@ def evaluate(params: ProjectParams) -> None:
     log(f"evaluate: {path}: validation AUROC {auroc:.4f} [{low:.4f}, {high:.4f}]")
 
 
+
+# --------------------------------------------------------------------------- gate
+def run_metrics(params: ProjectParams) -> dict[str, Any]:
+    """This run's gated metrics (:func:`auxqual.gate.compare`'s input) from its files."""
+    from auxqual.gate import quality_summary
+
+    selection = json.loads(SELECTION.read_text(encoding="utf-8"))
+    evaluation = json.loads(EVALUATION.read_text(encoding="utf-8"))
+    sets: dict[str, Any] = {}
+    for name in _set_paths(params):
+        frame = pd.read_parquet(SCORES_DIR / f"{name}.parquet")
+        summary = quality_summary({c: frame[c].to_numpy() for c in frame.columns if c != "row"})
+        own = [a for a in selection["alternatives"] if a["set"] == name]
+        best = max(own, key=lambda a: a["val_auroc"]) if own else None
+        summary["kept_share"] = 0.0 if best is None else float(best["q"]) / 100.0
+        sets[name] = summary
+    chosen = selection["chosen"]
+    return {"sets": sets, "val_auroc": evaluation["val_auroc"],
+            "val_auroc_interval": [evaluation["val_auroc_low"], evaluation["val_auroc_high"]],
+            "decision": {k: chosen[k] for k in ("set", "score", "q", "detector", "detector_params")}}
+
+
+def _last_good_run(root: Path) -> dict[str, Any] | None:
+    """The newest recorded run whose model was promoted; ``ValueError`` when the records are
+    unreadable, or when a production model exists that no record vouches for."""
+    from auxqual.project.runs import list_runs
+
+    good = [r for r in list_runs(root) if r.get("promoted")]
+    production = sorted(p for p in PRODUCTION_DIR.glob(f"{MODEL_STEM}.*")
+                        if not p.name.endswith(lineage.SIDECAR_SUFFIX))
+    if not good:
+        if production:
+            raise ValueError(f"{production[0]} exists but no run record in runs/ names a promoted model: the "
+                             "gate cannot find the last good run (restore runs/ from git, or delete "
+                             f"{PRODUCTION_DIR} to start again)")
+        return None
+    last = good[-1]
+    if "metrics" not in last or "model" not in last:
+        raise ValueError(f"{last.get('record', 'runs/')}: the last good run's record has no metrics; it cannot be "
+                         "compared with")
+    actual = lineage.sha256_file(production[0]) if production else None
+    if actual != last["model"]["sha256"]:
+        raise ValueError(f"{PRODUCTION_DIR}: holds sha256 {str(actual)[:12]}…, but the last good run "
+                         f"{last['run_id']} promoted {last['model']['sha256'][:12]}…; the production folder or "
+                         "the run records were changed by hand")
+    return last
+
+
+def gate(params: ProjectParams) -> None:
+    """Compare this run with the last good run, promote unless it fails, record the run."""
+    from datetime import datetime, timezone
+
+    from auxqual.gate import FAIL, PASS, compare, rules_from_params, verdict
+    from auxqual.project.runs import make_run_id, write_record
+
+    started = datetime.now(timezone.utc)
+    current = run_metrics(params)
+    last = _last_good_run(Path("."))
+    if last is None:
+        results, level = [], PASS
+        note = "first run: nothing to compare with, passed"
+    else:
+        results = compare(current, last["metrics"], rules_from_params(params.gate.model_dump()))
+        level = verdict(results)
+        crossed = [f"{r.set + ':' if r.set else ''}{r.name}" for r in results if r.level != PASS]
+        note = f"compared with run {last['run_id']}: " + (f"{level} on {', '.join(crossed)}" if crossed
+                                                          else "every metric within its tolerance")
+    candidate = model_in(CANDIDATE_DIR)
+    candidate_sha = lineage.sha256_file(candidate)
+    promoted = level != FAIL
+    if promoted:
+        _promote(candidate)
+    run_id = make_run_id(started, os.environ.get("AUXQUAL_FLOW_RUN_ID") or candidate_sha)
+    production = production_model() if promoted or PRODUCTION_DIR.is_dir() else None
+    record = {
+        "schema": "auxqual.gate/1", "run_id": run_id, "verdict": level, "note": note,
+        "baseline_run": None if last is None else last["run_id"], "promoted": promoted,
+        "candidate": {"path": candidate.as_posix(), "sha256": candidate_sha},
+        "production": None if production is None else {"path": production.as_posix(),
+                                                       "sha256": lineage.sha256_file(production)},
+        "metrics": [r.to_dict() for r in results],
+    }
+    write_json(record, GATE_RECORD)
+    write_record(".", _run_record(params, record, current, started))
+    log(f"gate: {level.upper()}: {note}; "
+        + ("promoted the candidate to models/production" if promoted else
+           f"NOT promoted: {PRODUCTION_DIR} keeps the last good model; the candidate stays in {CANDIDATE_DIR}"))
+
+
+def _promote(candidate: Path) -> None:
+    """Copy the candidate and its sidecar (with the production path) into ``models/production``."""
+    with publish_dir(PRODUCTION_DIR) as staging:
+        target = staging / candidate.name
+        shutil.copyfile(candidate, target)
+        record = lineage.read_sidecar(candidate)
+        record.model_path = (PRODUCTION_DIR / candidate.name).as_posix()
+        lineage.write_sidecar(target, record)
+
+
+def _run_record(params: ProjectParams, gate_record: dict[str, Any], metrics: dict[str, Any],
+                started: Any) -> dict[str, Any]:
+    """The run's record (``runs/<run id>.json``); the flow adds its own fields to it."""
+    from auxqual.project.runs import RUN_SCHEMA, utc_iso
+
+    evaluation = json.loads(EVALUATION.read_text(encoding="utf-8"))
+    selection = json.loads(SELECTION.read_text(encoding="utf-8"))
+    inputs = {"train": {"path": params.inputs.train, "sha256": lineage.sha256_file(params.inputs.train)},
+              "validation": None if not params.inputs.validation else
+              {"path": params.inputs.validation, "sha256": lineage.sha256_file(params.inputs.validation)},
+              "aux": {name: {"path": path, "sha256": lineage.sha256_file(path)}
+                      for name, path in sorted(params.inputs.aux.items())}}
+    return {"schema": RUN_SCHEMA, "run_id": gate_record["run_id"], "started": utc_iso(started),
+            "finished": None, "flow_run_id": os.environ.get("AUXQUAL_FLOW_RUN_ID"), "flow_run_name": None,
+            "inputs": inputs, "decision": selection["chosen"], "val_auroc": evaluation["val_auroc"],
+            "val_auroc_low": evaluation["val_auroc_low"], "val_auroc_high": evaluation["val_auroc_high"],
+            "level": evaluation["level"], "model": gate_record["candidate"], "verdict": gate_record["verdict"],
+            "promoted": gate_record["promoted"], "note": gate_record["note"],
+            "production": gate_record["production"], "metrics": metrics,
+            "gate": gate_record["metrics"], "commit": None}
+
+
+def card(params: ProjectParams) -> None:
+    """The production model's audit card, ``reports/card.{md,json,html}``."""
+    from auxqual.card import write_card
+
+    written = write_card(production_model(), root=".", out=None)
+    log(f"card: wrote {', '.join(str(p) for p in written.values())}")
+
 # --------------------------------------------------------------------------- lineage
 def lineage_table(params: ProjectParams) -> None:
     """Every sidecar under ``models/`` as ``results/lineage.parquet``."""
@@ -402,7 +543,7 @@ def lineage_table(params: ProjectParams) -> None:
 
 STAGES: dict[str, Callable[[ProjectParams], None]] = {
     "validate": validate, "generate": generate, "score": score, "select": select, "train": train,
-    "evaluate": evaluate, "lineage": lineage_table,
+    "evaluate": evaluate, "gate": gate, "lineage": lineage_table, "card": card,
 }
 
 
