@@ -47,7 +47,7 @@ class Score(_Section):
     scores: list[str] = Field(default_factory=lambda: ["eap", "rarity"], min_length=1,
                               description="quality scores computed for every auxiliary set")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="score -> its parameters")
-    max_train_rows: int | None = Field(5000, gt=0,
+    max_train_rows: int | None = Field(10000, gt=0,
                                        description="seeded sample of training rows the scores are fitted on")
     seed: int = Field(0, ge=0)
 
