@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 LEVELS = (PASS, WARN, FAIL)
@@ -166,6 +165,8 @@ def _set_metrics(name: str, now: Mapping[str, Any], then: Mapping[str, Any], rul
         results.append(_numeric(f"{score}.mean", name, a["mean"], b["mean"], rules["score_mean"]))
         results.append(_numeric(f"{score}.median", name, a["median"], b["median"], rules["score_median"],
                                 {"q10": [a["q10"], b["q10"]], "q90": [a["q90"], b["q90"]]}))
+        from scipy import stats  # here: params.yaml's schema imports this module at every stage's start
+
         test = stats.ks_2samp(a["sample"], b["sample"])
         ks: KSRule = rules["ks"]
         results.append(MetricResult(f"{score}.ks", name, float(test.statistic), 0.0, float(test.statistic),

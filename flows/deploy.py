@@ -21,6 +21,10 @@ running waits in the state *AwaitingConcurrencySlot* and starts when it ends; wi
 repository's slot (see ``flows.pipeline``), so a run started by hand
 (``python -m flows.pipeline``) never overlaps a scheduled one either.
 
+A project made by ``auxqual init`` is served the same way (``auxqual schedule --cron ...``
+in the project runs this): each scheduled run records the inputs' new data (``dvc add``),
+reproduces the pipeline and commits its record ``runs/<id>.json`` (see ``flows.pipeline``).
+
 For several machines use ``prefect.yaml`` (a process work pool) instead.
 """
 
@@ -34,6 +38,8 @@ from typing import Any
 
 from flows.dvcrepo import check_overrides, check_repo, load_params
 from flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
+
+from auxqual.project.runs import is_project
 
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_NAME = "nightly"
@@ -68,10 +74,13 @@ def deployment_options(repo: str | Path = ".", cron: str | None = None, *, name:
     from prefect.types.entrypoint import EntrypointType
 
     path = check_repo(repo)
-    check_overrides(load_params(path), overrides)  # a malformed or unknown key fails here, not at 2 am
+    params = load_params(path)
+    check_overrides(params, overrides)  # a malformed or unknown key fails here, not at 2 am
     if overlap not in OVERLAP:
         raise ValueError(f"overlap: expected one of {sorted(OVERLAP)}, got {overlap!r}")
     cron = cron_for(path, cron)
+    what = ("dvc add of the inputs, dvc repro and a committed run record" if is_project(params)
+            else "dvc repro")
     return {
         "name": name,
         "schedules": [Cron(cron, timezone=timezone or "UTC")],
@@ -80,9 +89,10 @@ def deployment_options(repo: str | Path = ".", cron: str | None = None, *, name:
         "parameters": {"repo": str(path), "overrides": list(overrides) if overrides else None,
                        "busy_retries": busy_retries, "busy_retry_delay": busy_retry_delay},
         "tags": ["auxqual"],
-        # the run's subprocess imports flows.pipeline from the working folder (the repository root)
+        # the run's subprocess imports flows.pipeline: the installed package (flows is part of the
+        # wheel), or the working folder of a source checkout
         "entrypoint_type": EntrypointType.MODULE_PATH,
-        "description": f"dvc repro of {path} on the cron schedule {cron!r} ({timezone or 'UTC'})",
+        "description": f"{what} of {path} on the cron schedule {cron!r} ({timezone or 'UTC'})",
     }
 
 
@@ -99,11 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a run due while the previous one runs: wait for it (enqueue) or be cancelled")
     args = parser.parse_args(argv)
     try:
-        options = deployment_options(args.repo, args.cron, name=args.name, overrides=args.overrides or None,
-                                     timezone=args.timezone, overlap=args.overlap)
+        serve(args.repo, args.cron, name=args.name, overrides=args.overrides or None, timezone=args.timezone,
+              overlap=args.overlap)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def serve(repo: str | Path = ".", cron: str | None = None, *, name: str = DEFAULT_NAME,
+          overrides: Sequence[str] | None = None, timezone: str | None = None, overlap: str = "enqueue") -> None:
+    """Create or update the deployment ``auxqual-pipeline/<name>`` of ``repo`` and serve it
+    until interrupted (Ctrl-C). A bad repository, cron, override or overlap is a
+    ``ValueError``, raised before anything is served."""
+    options = deployment_options(repo, cron, name=name, overrides=overrides, timezone=timezone, overlap=overlap)
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -111,9 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "`prefect server start` and `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`",
               file=sys.stderr)
     options["global_limit"] = options.pop("concurrency_limit")
-    print(f"serving {FLOW_NAME}/{args.name}: {options['description']}", file=sys.stderr)
+    print(f"serving {FLOW_NAME}/{name}: {options['description']}", file=sys.stderr)
     pipeline.serve(**options)
-    return 0
 
 
 if __name__ == "__main__":

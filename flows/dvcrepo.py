@@ -106,10 +106,11 @@ def run_dvc(repo: Path, *args: str, env: Mapping[str, str] | None = None,
 
 
 def error_lines(output: str, limit: int = 6) -> str:
-    """The lines that say why a dvc command failed (the stage's own ``ERROR in stage``
-    line first), or the last lines of the output."""
+    """The lines that say why a dvc command failed (the stage's own ``ERROR in stage`` or
+    ``auxqual: error:`` line first), or the last lines of the output."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR") or "Error:" in line or "Unable to acquire" in line]
+    errors = [line for line in lines if line.startswith(("ERROR", "auxqual: error:")) or "Error:" in line
+              or "Unable to acquire" in line]  # "auxqual: error:": the cause, from an `auxqual stage` command
     chosen = errors or lines[-limit:]
     return " | ".join(chosen[:limit])
 

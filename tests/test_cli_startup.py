@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from auxqual.cli import build_parser, main
-from auxqual.cli.help import GENERATOR_NAMES, SCORE_NAMES, WEIGHTINGS
+from auxqual.cli.help import DETECTOR_NAMES, GENERATOR_NAMES, SCORE_NAMES, WEIGHTINGS
 
 HEAVY = ("torch", "prefect", "dvc")
 PROBE = f"""import sys
@@ -71,6 +71,9 @@ def test_the_names_in_the_help_are_the_registries_names():
     assert SCORE_NAMES == scorer_names()
     assert GENERATOR_NAMES == generators.GENERATOR_NAMES
     assert WEIGHTINGS == selection.WEIGHTINGS
+    from auxqual.detectors import registry
+
+    assert DETECTOR_NAMES == registry.DETECTOR_NAMES
 
 
 @pytest.mark.parametrize("command", ["", *SUBCOMMANDS])

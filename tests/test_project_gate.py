@@ -40,7 +40,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path / "project"
 
 
-def test_three_nights_pass_pass_then_fail_closed(project, tmp_path):
+def test_three_nights_pass_pass_then_fail_closed(project, tmp_path, capsys):
     first = nightly(project)
     assert first["verdict"] == "pass" and first["promoted"] and "first run" in first["note"]
     assert first["metrics"] == []
@@ -70,6 +70,17 @@ def test_three_nights_pass_pass_then_fail_closed(project, tmp_path):
     assert [r["promoted"] for r in runs] == [True, True, False]
     sidecar = json.loads((project / "models/production/model.joblib.lineage.json").read_text())
     assert sidecar["model"] == {"path": "models/production/model.joblib", "sha256": good_model}
+
+    capsys.readouterr()
+    assert main(["runs", "--root", str(project)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 4 and [line.split()[2] for line in table[1:]] == ["pass", "pass", "fail"]
+    assert main(["runs", "--root", str(project), "--model", good_model[:10]]) == 0
+    answer = capsys.readouterr().out
+    assert f"made by run {second['run_id']}" in answer
+    assert f"in production since run {second['run_id']}" in answer and f"through run {third['run_id']}" in answer
+    assert main(["runs", "--root", str(project), "--json", "--since", runs[1]["started"]]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [second["run_id"], third["run_id"]]
 
 
 def test_a_gate_without_the_last_run_record_is_an_error_not_a_pass(project, capsys):

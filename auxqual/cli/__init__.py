@@ -1,4 +1,5 @@
-"""The ``auxqual`` command: one sub-command per module (score, generate, lineage, select).
+"""The ``auxqual`` command: one sub-command per module (score, generate, lineage, select, init,
+stage, runs, card; run and schedule, both in :mod:`auxqual.cli.run`).
 
 Building the parser imports only the standard library and :mod:`auxqual.cli.help`: each
 sub-command module imports numpy, pandas, scikit-learn or torch inside its ``run``, so
@@ -18,9 +19,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auxqual.cli import generate, init, lineage, score, select, stage
+from auxqual.cli import card, generate, init, lineage, run, runs, score, select, stage
 
-SUBCOMMANDS = (score, generate, lineage, select, init, stage)
+SUBCOMMANDS = (score, generate, lineage, select, init, stage, run, runs, card)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,8 @@ GENERATOR_NAMES: tuple[str, ...] = (
     "uniform", "local", "cluster", "dependency", "noise", "subspace", "smote", "borderline_smote", "adasyn",
     "outlier_exposure", "benchmark_mixture",
 )
+# auxqual.detectors.registry.DETECTOR_NAMES
+DETECTOR_NAMES: tuple[str, ...] = ("ssdo", "mlp", "pyod_stack", "iforest")
 # auxqual.selection.WEIGHTINGS
 WEIGHTINGS: tuple[str, ...] = ("minmax", "rank", "top_q")
 

@@ -122,12 +122,11 @@ class ProjectParams(_Section):
 
     @model_validator(mode="after")
     def _names(self) -> ProjectParams:
-        from auxqual.detectors.registry import DETECTOR_NAMES
-        from auxqual.generators import GENERATOR_NAMES
-        from auxqual.quality.registry import scorer_names
+        # the names as plain tuples: importing the registries costs seconds per stage (torch, numba)
+        from auxqual.cli.help import DETECTOR_NAMES, GENERATOR_NAMES, SCORE_NAMES
 
         _known("generate.generators", self.generate.generators, GENERATOR_NAMES)
-        _known("score.scores", self.score.scores, scorer_names())
+        _known("score.scores", self.score.scores, SCORE_NAMES)
         _known("score.params", self.score.params, self.score.scores)
         _known("select.detectors", self.select.detectors, DETECTOR_NAMES)
         clash = sorted(set(self.generate.generators) & set(self.inputs.aux))
