@@ -12,8 +12,9 @@ What a run does:
    killed while holding the slot frees it when its lease expires (5 minutes).
 2. Applies ``--set key=value`` to params.yaml (as ``dvc exp run -S`` does in the workspace;
    values are YAML). A run whose stage fails puts params.yaml back as it was and runs
-   ``dvc checkout``, which restores from DVC's cache the outputs DVC removed before running
-   the failing stage: the workspace holds the last good results again.
+   ``dvc checkout --force <stage>``, which restores from DVC's cache the outputs of the
+   failing stage (those DVC removed before running it, and any it wrote before it failed or
+   was killed): the workspace holds the last good results again.
 3. Reads ``dvc status --json`` (which stages changed and why) and ``dvc dag`` (the order),
    then runs ``dvc repro --single-item <stage>`` as one task per stage that changed or is
    downstream of one (the others are up to date: DVC would skip them). A stage's output
@@ -30,6 +31,33 @@ What a run does:
 
 Stages whose fan-out runs on the ``prefect`` or ``dask`` runner report to the same
 Prefect API as this flow (``PREFECT_API_URL`` is passed down to them).
+
+A project made by ``auxqual init`` (its params.yaml has an ``inputs`` section; ``auxqual
+run`` runs this flow, ``auxqual schedule`` serves it nightly) is run the same way, with
+three more steps:
+
+- before ``dvc status``, ``dvc add`` of the input files named in params.yaml ``inputs``
+  (task ``dvc-add-inputs``), so that a data file replaced since the last run (a nightly
+  snapshot of data/train.parquet) is recorded and its stages re-run; when no file changed
+  it only re-reads DVC's hashes;
+- on success (task ``record-run``, still holding the repository's slot): the run's record
+  ``runs/<UTC yyyymmddTHHMMSSZ>-<short flow run id>.json`` (schema ``auxqual.run/1``: inputs
+  and their sha256, the decision, the validation AUROC and interval, the model and its
+  sha256, the stages that ran; see :mod:`auxqual.project.runs`), then one git commit
+  ``auxqual run <id>: <set>/<score>/q<q>/<detector>, val AUROC <x>`` of dvc.lock, the
+  inputs' .dvc files, params.yaml, results/*.json and the other outputs dvc.yaml keeps out
+  of DVC's cache (reports/), the record and the .gitignore files DVC changed
+  (``auxqual.project.runs.list_runs`` finds the records and their commits). A record that
+  a stage of this run wrote (the gate stage names the run by ``AUXQUAL_FLOW_RUN_ID``, which
+  every stage gets) is completed rather than written twice;
+- artifacts: ``<prefix>-decision`` (markdown: the decision, its AUROC, the model, the
+  inputs), besides the run summary and the lineage table (no metrics table: a project has
+  no metrics.json).
+
+A failed run of a project records and commits nothing: params.yaml is put back and the
+outputs of the last good run restored (``dvc checkout``) as above; the inputs' .dvc files
+keep describing the data now in the workspace (so ``dvc checkout`` never puts an older
+snapshot over a newer one) and stay uncommitted until a run with them completes.
 """
 
 from __future__ import annotations
@@ -40,8 +68,9 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -50,6 +79,8 @@ from prefect.cache_policies import NO_CACHE
 from flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_overrides,
                            check_repo, describe_changes, load_params, parse_overrides, pipeline_status, repo_slug,
                            restore_params, run_dvc, stage_key, stage_order)
+
+from auxqual.project import runs as project_runs
 
 FLOW_NAME = "auxqual-pipeline"
 DEFAULT_BUSY_RETRIES = 3
@@ -113,6 +144,62 @@ def repro_stage(repo: str, stage: str, env: dict[str, str]) -> dict[str, Any]:
     return {"stage": stage, "outcome": outcome, "seconds": round(result.seconds, 1)}
 
 
+@_dvc_task("dvc-add-inputs")
+def add_inputs(repo: str, paths: list[str], env: dict[str, str]) -> list[str]:
+    """``dvc add`` of a project's input files: a file replaced since the last run is hashed,
+    cached and its .dvc file updated; returns the inputs whose .dvc file changed."""
+    logger = get_run_logger()
+    root = Path(repo)
+    before = {p: _read_bytes(root / f"{p}.dvc") for p in paths}
+    try:
+        run_dvc(root, "add", "--quiet", *paths, env=env,
+                on_line=lambda line: line.strip() and logger.info("%s", line))
+    except (RepoBusyError, DvcCommandError) as error:
+        logger.error("%s", error)
+        raise
+    changed = [p for p in paths if _read_bytes(root / f"{p}.dvc") != before[p]]
+    logger.info("dvc add %s: %s", " ".join(paths), f"new data: {', '.join(changed)}" if changed else "unchanged")
+    return changed
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+@task(name="record-run", cache_policy=NO_CACHE, persist_result=False)
+def record_run(repo: str, started: str, stages: dict[str, str], flow_run_id: str,
+               flow_run_name: str) -> dict[str, Any]:
+    """Write the run's record under runs/ and commit it with the pipeline's state (see
+    :mod:`auxqual.project.runs`); when the commit fails, the record is removed again (or, if
+    a stage of this run wrote it, put back as that stage wrote it)."""
+    logger = get_run_logger()
+    root = Path(repo)
+    params = load_params(root)
+    record = project_runs.build_record(root, params, flow_run_id=flow_run_id, flow_run_name=flow_run_name,
+                                       started=datetime.fromisoformat(started), finished=datetime.now(timezone.utc),
+                                       stages=stages)
+    written = project_runs.record_of_flow_run(root, flow_run_id) if flow_run_id != "local" else None
+    if written is not None:  # a stage of this run (AUXQUAL_FLOW_RUN_ID) wrote it: complete that one
+        logger.info("completing %s, written by a stage of this run", written["record"])
+        record = project_runs.complete_record(written, record)
+    path = project_runs.write_record(root, record)
+    commit = None
+    if project_runs.is_git_repo(root):
+        try:
+            commit = project_runs.commit_run(root, params, record, path)
+        except BaseException:
+            if written is None:
+                path.unlink(missing_ok=True)
+            else:  # the stage's record as the stage wrote it
+                project_runs.write_record(root, {k: v for k, v in written.items() if k != "record"})
+            raise
+        logger.info("recorded %s in git commit %s: %s", path.relative_to(root), commit[:12],
+                    project_runs.commit_message(record))
+    else:
+        logger.warning("%s is not a git repository: recorded %s, committed nothing", root, path.relative_to(root))
+    return {**record, "commit": commit, "record": path.relative_to(root).as_posix()}
+
+
 # --------------------------------------------------------------------------- one slot per repository
 @contextlib.contextmanager
 def repository_slot(name: str, timeout: float | None) -> Iterator[None]:
@@ -135,9 +222,14 @@ def slot_name(repo: Path) -> str:
 
 
 def _stage_env() -> dict[str, str]:
-    """What a stage subprocess needs to report fan-out tasks to this flow's Prefect API."""
+    """What a stage subprocess needs to report fan-out tasks to this flow's Prefect API, and
+    this flow run's id (``AUXQUAL_FLOW_RUN_ID``: a stage that records the run names it)."""
     with get_client(sync_client=True) as client:
-        return {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
+        env = {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
+    flow_run_id, _ = _flow_run_names()
+    if flow_run_id != "local":
+        env["AUXQUAL_FLOW_RUN_ID"] = flow_run_id
+    return env
 
 
 # --------------------------------------------------------------------------- the flow
@@ -147,13 +239,19 @@ def pipeline(repo: str = ".", overrides: list[str] | None = None, busy_retries: 
              artifact_prefix: str = "auxqual") -> dict[str, Any]:
     """Reproduce the pipeline of ``repo`` (see the module docstring)."""
     logger = get_run_logger()
+    started_at = datetime.now(timezone.utc)
     path = check_repo(repo)
     values = parse_overrides(overrides)
     env = _stage_env()
     options = {"retries": int(busy_retries), "retry_delay_seconds": float(busy_retry_delay)}
-    status_task, dag_task, repro_task = (t.with_options(**options) for t in (read_status, read_dag, repro_stage))
+    status_task, dag_task, repro_task, add_task = (t.with_options(**options)
+                                                   for t in (read_status, read_dag, repro_stage, add_inputs))
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    failing: str | None = None
+    project = False
+    new_inputs: list[str] = []
+    record: dict[str, Any] | None = None
     with repository_slot(slot_name(path), slot_timeout):
         if values:  # wait out a busy repository before touching params.yaml under another DVC process
             status_task.with_options(name="dvc-status-preflight")(str(path), env)
@@ -161,6 +259,10 @@ def pipeline(repo: str = ".", overrides: list[str] | None = None, busy_retries: 
         if values:
             logger.info("params.yaml: %s", ", ".join(f"{k}={v!r}" for k, v in values.items()))
         try:
+            params = load_params(path)
+            project = project_runs.is_project(params)
+            if project:  # a nightly snapshot of the inputs is recorded before DVC compares hashes
+                new_inputs = add_task(str(path), list(project_runs.input_paths(params).values()), env)
             status = status_task(str(path), env)
             order, upstream = dag_task(str(path), env)
             todo = affected_stages(order, {k: set(v) for k, v in upstream.items()}, status)
@@ -170,39 +272,119 @@ def pipeline(repo: str = ".", overrides: list[str] | None = None, busy_retries: 
                      "why": reasons[s]} for s in order]
             by_stage = {row["stage"]: row for row in rows}
             for stage in todo:
+                failing = stage
                 by_stage[stage]["outcome"] = "failed"  # until its task returns
                 result = repro_task(str(path), stage, env)
                 by_stage[stage].update(outcome=result["outcome"], seconds=result["seconds"])
+            failing = None
         except BaseException as error:
             restore_params(path, previous_params)
             if isinstance(error, DvcCommandError):
-                _restore_outputs(path, env)
+                _restore_outputs(path, env, failing)
             for row in rows:
                 if row["outcome"] == "pending":
                     row["outcome"] = "not reached"
             try:
-                _publish_summary(artifact_prefix, path, values, rows, time.perf_counter() - started, error=error)
+                _publish_summary(artifact_prefix, path, values, rows, time.perf_counter() - started, error=error,
+                                 new_inputs=new_inputs)
             except Exception as publish_error:  # never hide the run's own error
                 logger.warning("could not publish the run summary: %s", publish_error)
             raise
+        if project:  # still holding the slot: no other run commits in between
+            try:
+                outcomes = {row["stage"]: row["outcome"] for row in rows
+                            if not row["stage"].endswith(".dvc")}  # the DAG's .dvc nodes: the inputs
+                record = record_run(str(path), started_at.isoformat(), outcomes, *_flow_run_names())
+            except BaseException as error:
+                try:
+                    _publish_summary(artifact_prefix, path, values, rows, time.perf_counter() - started,
+                                     error=error, new_inputs=new_inputs)
+                except Exception as publish_error:
+                    logger.warning("could not publish the run summary: %s", publish_error)
+                raise
     seconds = time.perf_counter() - started
-    _publish_summary(artifact_prefix, path, values, rows, seconds)
-    metrics = _publish_metrics(artifact_prefix, path)
-    new_rows = _publish_lineage(artifact_prefix, path, before)
+    _publish_summary(artifact_prefix, path, values, rows, seconds, new_inputs=new_inputs)
+    metrics = {} if project else _publish_metrics(artifact_prefix, path)
+    try:
+        new_rows = _publish_lineage(artifact_prefix, path, before)
+    except Exception as publish_error:  # an artifact never fails a run whose work is done
+        logger.warning("could not publish the lineage table: %s", publish_error)
+        new_rows = 0
+    if record is not None:
+        create_markdown_artifact(markdown=project_runs.markdown_summary(record), key=f"{artifact_prefix}-decision",
+                                 description=f"The decision of run {record['run_id']} of {path}")
     ran = [row["stage"] for row in rows if row["outcome"] == "ran"]
     logger.info("pipeline done in %.1f s: ran %s; %d new lineage row(s)", seconds, ran or "nothing", new_rows)
-    return {"repo": str(path), "stages": rows, "ran": ran, "metrics": metrics, "new_lineage_rows": new_rows,
-            "seconds": round(seconds, 1)}
+    result = {"repo": str(path), "stages": rows, "ran": ran, "metrics": metrics, "new_lineage_rows": new_rows,
+              "seconds": round(seconds, 1)}
+    if record is not None:
+        result.update(run_id=record["run_id"], record=record["record"], commit=record["commit"],
+                      decision=record["decision"], val_auroc=record["val_auroc"], new_inputs=new_inputs,
+                      verdict=record.get("verdict"), promoted=record.get("promoted"))
+        _act_on_gate(path, record)
+    return result
 
 
-def _restore_outputs(repo: Path, env: dict[str, str]) -> None:
+class GateFailed(RuntimeError):
+    """The quality gate failed: the run is recorded, its model was not promoted."""
+
+
+def gate_event_payload(repo: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """What an ``auxqual.gate.*`` event carries: the project, the run, the verdict and every
+    metric that crossed a level, with its value, last good value and threshold."""
+    crossed = [{k: m.get(k) for k in ("set", "name", "level", "value", "last_good", "change", "threshold")}
+               for m in record.get("gate") or [] if m.get("level") != "pass"]
+    return {"project": str(repo), "run_id": record["run_id"], "verdict": record["verdict"],
+            "promoted": record.get("promoted"), "note": record.get("note"), "commit": record.get("commit"),
+            "model_sha256": (record.get("model") or {}).get("sha256"),
+            "production_sha256": (record.get("production") or {}).get("sha256"), "metrics": crossed}
+
+
+def _act_on_gate(repo: Path, record: dict[str, Any]) -> None:
+    """Emit ``auxqual.gate.warned`` or ``auxqual.gate.failed`` (for Prefect automations); a
+    failed gate then fails the flow run with the reason in one line."""
+    from prefect.events import emit_event
+
+    verdict = record.get("verdict")
+    if verdict not in ("warn", "fail"):
+        return
+    payload = gate_event_payload(repo, record)
+    event = "auxqual.gate.failed" if verdict == "fail" else "auxqual.gate.warned"
+    emit_event(event=event, resource={"prefect.resource.id": f"auxqual.project.{repo_slug(repo)}",
+                                      "prefect.resource.name": repo.name},
+               payload=payload)
+    crossed = ", ".join(f"{m['set'] + ':' if m['set'] else ''}{m['name']} {_short(m['last_good'])} -> "
+                        f"{_short(m['value'])}" for m in payload["metrics"] if m["level"] == verdict)
+    get_run_logger().warning("quality gate %s (run %s): %s", verdict, record["run_id"], crossed)
+    if verdict == "fail":
+        raise GateFailed(f"quality gate failed (run {record['run_id']}): {crossed}; models/production keeps the "
+                         f"last good model, the candidate is in models/candidate")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _flow_run_names() -> tuple[str, str]:
+    """This flow run's id and name (``local``, ``""`` outside a flow run)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context is not None else None
+    return (str(flow_run.id), str(flow_run.name)) if flow_run is not None else ("local", "")
+
+
+def _restore_outputs(repo: Path, env: dict[str, str], stage: str | None = None) -> None:
     """After a failed stage: ``dvc checkout`` puts back, from DVC's cache, the outputs that
     DVC removed before running the stage, so the workspace holds the last good results
-    (those recorded in dvc.lock) again."""
+    (those recorded in dvc.lock) again. With ``stage``: ``dvc checkout --force <stage>``,
+    which also replaces what the stage wrote before it failed or was killed (DVC refuses
+    to overwrite such unsaved files without ``--force``), and touches nothing else."""
     logger = get_run_logger()
+    args = ("checkout", "--force", stage) if stage else ("checkout",)
     try:
-        run_dvc(repo, "checkout", env=env)
-        logger.warning("restored the outputs recorded in dvc.lock (dvc checkout) after the failure")
+        run_dvc(repo, *args, env=env)
+        logger.warning("restored the outputs recorded in dvc.lock (dvc %s) after the failure", " ".join(args))
     except (DvcCommandError, RepoBusyError) as error:
         logger.warning("could not restore the previous outputs: %s", error)
 
@@ -224,9 +406,11 @@ def _reasons(order: Sequence[str], upstream: dict[str, list[str]], status: dict[
 
 # --------------------------------------------------------------------------- artifacts
 def _publish_summary(prefix: str, repo: Path, values: dict[str, Any], rows: list[dict[str, Any]], seconds: float,
-                     error: BaseException | None = None) -> None:
+                     error: BaseException | None = None, new_inputs: Sequence[str] = ()) -> None:
     lines = [f"# auxqual pipeline run: {'FAILED' if error else 'completed'} in {seconds:.1f} s", "",
              f"Repository: `{repo}`", ""]
+    if new_inputs:
+        lines += ["New input data (dvc add): " + ", ".join(f"`{p}`" for p in new_inputs), ""]
     if values:
         lines += ["Overrides: " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in values.items()), ""]
     if error is not None:
@@ -262,7 +446,11 @@ def _publish_metrics(prefix: str, repo: Path) -> dict[str, Any]:
 
 
 def _lineage_keys(repo: Path) -> set[tuple]:
-    table = _read_lineage(repo)
+    try:
+        table = _read_lineage(repo)
+    except Exception as error:  # an unreadable table only means no lineage artifact
+        get_run_logger().warning("could not read %s: %s", LINEAGE_PATH, error)
+        return set()
     if table is None:
         return set()
     return set(map(tuple, table[list(LINEAGE_KEY)].astype(str).itertuples(index=False, name=None)))
@@ -308,19 +496,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--artifact-prefix", default="auxqual", help="prefix of the artifact keys")
     args = parser.parse_args(argv)
     try:
-        check_overrides(load_params(check_repo(args.repo)), args.overrides)  # a typo fails here, before the run
+        return run_once(args.repo, args.overrides, busy_retries=args.busy_retries,
+                        busy_retry_delay=args.busy_retry_delay, slot_timeout=args.slot_timeout,
+                        artifact_prefix=args.artifact_prefix)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    state = pipeline(repo=args.repo, overrides=args.overrides or None, busy_retries=args.busy_retries,
-                     busy_retry_delay=args.busy_retry_delay, slot_timeout=args.slot_timeout,
-                     artifact_prefix=args.artifact_prefix, return_state=True)
+
+
+def run_once(repo: str = ".", overrides: Sequence[str] | None = None, *, busy_retries: int = DEFAULT_BUSY_RETRIES,
+             busy_retry_delay: float = DEFAULT_BUSY_RETRY_DELAY, slot_timeout: float | None = DEFAULT_SLOT_TIMEOUT,
+             artifact_prefix: str = "auxqual", out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the flow once on ``repo`` and print each stage's outcome (and, for a project, its
+    record and commit); 0 when the run completed, 1 when it failed. A bad repository or
+    override is a ``ValueError``, raised before the run starts."""
+    out, err = out or sys.stdout, err or sys.stderr
+    check_overrides(load_params(check_repo(repo)), overrides)  # a typo fails here, before the run
+    state = pipeline(repo=repo, overrides=list(overrides) if overrides else None, busy_retries=busy_retries,
+                     busy_retry_delay=busy_retry_delay, slot_timeout=slot_timeout, artifact_prefix=artifact_prefix,
+                     return_state=True)
     if not state.is_completed():
-        print(f"pipeline run {state.name}: {state.message}", file=sys.stderr)
+        print(f"pipeline run {state.name}: {state.message}", file=err)
         return 1
     result = state.result()
     for row in result["stages"]:
-        print(f"{row['stage']:<10} {row['outcome']:<24} {row['why']}")
+        print(f"{row['stage']:<10} {row['outcome']:<24} {row['why']}", file=out)
+    if result.get("record"):
+        commit = result.get("commit")
+        print(f"recorded {result['record']}" + (f" in commit {commit[:12]}" if commit else " (not committed)")
+              + f": {project_runs.describe_decision(result['decision'])}, val AUROC "
+              + ("n/a" if result.get("val_auroc") is None else f"{result['val_auroc']:.4f}"), file=out)
     return 0
 
 
