@@ -49,18 +49,14 @@ import pandas as pd
 
 from auxqual import lineage
 from auxqual.io import sha256_file, write_json, write_text
+from auxqual.project.layout import EVALUATION, GATE_RECORD, RUNS_DIR, SCHEMA_RECORD, SCORES_DIR, SELECTION
 
 CARD_SCHEMA = "auxqual.card/1"
 SCHEMA_FILE = "model_card.schema.json"
 DEFAULT_STEM = Path("reports/card")
 FORMATS = ("md", "json", "html")
-SELECTION = Path("results/selection.json")
-EVALUATION = Path("results/evaluation.json")
-GATE = Path("results/gate.json")
-SCHEMA_RECORD = Path("results/schema.json")
-SCORES_DIR = Path("data/scores")
+GATE = GATE_RECORD
 PREDICTIONS_DIR = Path("data/predictions")
-RUNS_DIR = Path("runs")
 RUN_SCHEMA = "auxqual.run/1"
 SCORE_META = ("row", "dataset", "generator", "aux_id", "kind")   # key columns of a scores table
 NOT_FEATURES = ("y", *SCORE_META)

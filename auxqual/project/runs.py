@@ -37,11 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from auxqual.io import sha256_file, write_json
+from auxqual.project.layout import EVALUATION, RUNS_DIR, SELECTION
 
 RUN_SCHEMA = "auxqual.run/1"
-RUNS_DIR = Path("runs")
-SELECTION = Path("results/selection.json")
-EVALUATION = Path("results/evaluation.json")
 RESULTS_DIR = Path("results")
 PARAMS_FILE = "params.yaml"
 DVC_LOCK = "dvc.lock"

@@ -45,20 +45,11 @@ import pandas as pd
 
 from auxqual import lineage
 from auxqual.io import write_json, write_parquet
+from auxqual.project.layout import (CANDIDATE_DIR, EVALUATION, GATE_RECORD, GENERATED_DIR, LINEAGE_TABLE, MODEL_STEM,
+                                    PRODUCTION_DIR, SCHEMA_RECORD, SCORES_DIR, SCORING_RECORD, SELECTION)
 from auxqual.project.params import ProjectParams, load_project_params
 from auxqual.userdata import ProjectData, check_schema_unchanged, describe, load_project_data, load_user_table
 
-SCHEMA_RECORD = Path("results/schema.json")
-GENERATED_DIR = Path("data/generated")
-SCORES_DIR = Path("data/scores")
-SCORING_RECORD = Path("results/scoring.json")
-SELECTION = Path("results/selection.json")
-CANDIDATE_DIR = Path("models/candidate")
-PRODUCTION_DIR = Path("models/production")
-GATE_RECORD = Path("results/gate.json")
-MODEL_STEM = "model"
-EVALUATION = Path("results/evaluation.json")
-LINEAGE_TABLE = Path("results/lineage.parquet")
 SELECTION_SCHEMA = "auxqual.selection/1"
 
 
