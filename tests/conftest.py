@@ -1,4 +1,10 @@
-"""Shared test configuration: where the shared fixtures and datasets live."""
+"""Shared test configuration: where the shared fixtures and datasets live.
+
+A file is read from the sibling ``../shared`` folder (``$AUXQUAL_SHARED``; datasets:
+``$AUXQUAL_SHARED_DATASETS``) when it is there, else from the copy bundled under ``tests/data``
+(same layout, see tests/data/README.md), so that a bare clone runs the tests too. A test skips,
+naming both places, only when neither has the file (the MVTec image embeddings are not bundled).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +16,40 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUXQUAL_SHARED", ROOT.parent / "shared"))
+SHARED_DATASETS = Path(os.environ.get("AUXQUAL_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 EAP_FIXTURES = SHARED / "fixtures" / "eap-reference"
+BUNDLED = Path(__file__).resolve().parent / "data"  # copies of a few shared files, same layout
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _shared_or_bundled(shared: Path, bundled: Path, hint: str) -> Path:
+    """``shared`` when it exists, else ``bundled``; skip naming both when neither does."""
+    for path in (shared, bundled):
+        if path.is_file():
+            return path
+    pytest.skip(f"{shared} not found ({hint}) and no copy bundled at {bundled.relative_to(ROOT)} "
+                f"(see tests/data/README.md)")
+
+
+def eap_fixture_path(case: str) -> Path:
+    """The ``.npz`` of an EAP reference case: from shared/ when present, else tests/data."""
+    name = f"{case}.npz"
+    return _shared_or_bundled(EAP_FIXTURES / name, BUNDLED / "fixtures" / "eap-reference" / name,
+                              "set AUXQUAL_SHARED to the shared/ folder")
+
+
+def dataset_path(relative: str) -> Path:
+    """A dataset under the shared datasets folder, e.g. ``adbench/tabular/6_cardio.npz``: from
+    there when present, else from tests/data/datasets."""
+    return _shared_or_bundled(SHARED_DATASETS / relative, BUNDLED / "datasets" / relative,
+                              "set AUXQUAL_SHARED_DATASETS to the folder holding adbench/")
+
+
 def load_eap_fixture(case: str) -> dict[str, np.ndarray]:
-    """Arrays of a reference case (cardio, pima), or skip when shared/ is absent."""
-    path = EAP_FIXTURES / f"{case}.npz"
-    if not path.exists():
-        pytest.skip(f"EAP reference fixture {path} not found (set AUXQUAL_SHARED to the shared/ folder)")
-    with np.load(path) as archive:
+    """Arrays of a reference case (cardio, pima); see tests/data/README.md for their provenance."""
+    with np.load(eap_fixture_path(case)) as archive:
         return {key: archive[key] for key in archive.files}
 
 

@@ -259,7 +259,7 @@ def test_wheel_init_then_dvc_repro_ships_a_model_with_lineage(wheel_venv, tmp_pa
     files = write_own_data(tmp_path / "inputs")
     project = tmp_path / "project"
     run([str(wheel_venv / "bin/auxqual"), "init", str(project), "--train", str(files["train"]),
-         "--aux", f"camera={files['aux']}"], tmp_path, env)
+         "--validation", str(files["validation"]), "--aux", f"camera={files['aux']}"], tmp_path, env)
     set_params(project, FAST_PARAMS)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "fast params"], project)
     dvc = [python, "-m", "dvc"]
@@ -276,6 +276,8 @@ def test_wheel_init_then_dvc_repro_ships_a_model_with_lineage(wheel_venv, tmp_pa
     assert selection["chosen"]["detector"] == "ssdo" and selection["chosen"]["score"] in ("eap", "rarity")
     assert len(selection["alternatives"]) == 2  # q 50 x {eap, rarity} x ssdo
     assert sum(a["chosen"] for a in selection["alternatives"]) == 1
+    assert selection["validation"] == {"method": "labelled", "n_normals": 50 + 57, "n_anomalies": 40,
+                                       "validation_file": "data/validation.parquet"}
     evaluation = json.loads((project / "results/evaluation.json").read_text())
     assert evaluation["val_auroc"] == pytest.approx(selection["chosen"]["val_auroc"], abs=1e-12)
     assert evaluation["val_auroc_low"] <= evaluation["val_auroc"] <= evaluation["val_auroc_high"]

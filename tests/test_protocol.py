@@ -1,13 +1,13 @@
 """The benchmark protocol (docs/protocol.md) and its step-6 mapping, with numbers.
 
-Real ADBench data are read from ``$AUXQUAL_SHARED_DATASETS`` (default ``<repo>/../shared/datasets``);
-the tests that need them skip, saying so, when the files are absent.
+Real ADBench data are read from ``$AUXQUAL_SHARED_DATASETS`` (default ``<repo>/../shared/datasets``)
+when present, else from the copies bundled under ``tests/data/datasets`` (the tabular files only);
+the MVTec image test skips, saying so, when ``shared/`` is absent.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import hashlib
 
 import numpy as np
 import pytest
@@ -17,20 +17,16 @@ from auxqual.io import feature_names, load_dataset
 from auxqual.mapping import map_to_dimension
 from auxqual.protocol import (KINDS, ProtocolCounts, ProtocolError, protocol_counts, split_benchmark)
 from auxqual import protocol
+from tests.conftest import BUNDLED, SHARED, SHARED_DATASETS, dataset_path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AUXQUAL_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
-TABULAR = SHARED / "adbench" / "tabular"
-IMAGE = SHARED / "adbench" / "image_resnet18"
+TABULAR = "adbench/tabular"
+IMAGE = "adbench/image_resnet18"  # not bundled (too large): skips without shared/
 SMALL_SOURCES = ("14_glass", "29_Pima", "39_vertebral", "47_yeast", "4_breastw", "42_WBC", "18_Ionosphere")
 
 
-def adbench(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    path = folder / f"{name}.npz"
-    if not path.exists():
-        pytest.skip(f"shared dataset {path} not found (set AUXQUAL_SHARED_DATASETS to the folder "
-                    f"holding adbench/)")
-    return load_dataset(path)
+def adbench(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """An ADBench dataset from shared/ when present, else from tests/data; skips without either."""
+    return load_dataset(dataset_path(f"{folder}/{name}.npz"))
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +174,36 @@ def test_image_dataset_gets_512_d_unrealistic_rows(small_sources):
     assert split.counts == ProtocolCounts(50, 5, 8)
     assert split.aux.shape == (24, 512 + 5)
     assert np.isfinite(split.aux[feature_names(512)].to_numpy()).all()
+
+
+def _bundled_files() -> dict[str, str]:
+    """tests/data's SHA256SUMS: relative path -> sha256 of each bundled copy."""
+    lines = (BUNDLED / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    return {path: digest for digest, path in (line.split(maxsplit=1) for line in lines if line.strip())}
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("relative", sorted(_bundled_files()))
+def test_bundled_copy_is_intact_and_matches_shared(relative):
+    """The copies under tests/data (used on a bare clone) are the recorded bytes, and the same
+    bytes as shared/ where shared/ has the file, so both runs test the same data. A mismatch
+    with shared/ means the copy is stale: copy the file again and rewrite SHA256SUMS."""
+    bundled = BUNDLED / relative
+    assert _sha256(bundled) == _bundled_files()[relative], f"{bundled} differs from tests/data/SHA256SUMS"
+    top, _, rest = relative.partition("/")  # fixtures/... lies under SHARED, datasets/... is SHARED_DATASETS
+    shared = SHARED_DATASETS / rest if top == "datasets" else SHARED / relative
+    if shared.is_file():
+        assert _sha256(shared) == _sha256(bundled), f"{bundled} is a stale copy of {shared}"
+
+
+def test_every_bundled_file_is_listed():
+    listed = set(_bundled_files())
+    present = {p.relative_to(BUNDLED).as_posix() for p in BUNDLED.rglob("*")
+               if p.is_file() and p.name not in ("README.md", "SHA256SUMS")}
+    assert present == listed
 
 
 # --------------------------------------------------------------------------- synthetic edge cases

@@ -110,8 +110,7 @@ def _scores(sets: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
 # --------------------------------------------------------------------------- validate
 def validate(params: ProjectParams) -> None:
     """Check every input and the training schema against the last run; write the record."""
-    data = _inputs(params)
-    current = dict(data.train.dtypes)
+    current = dict(load_user_table(params.inputs.train, role="train").dtypes)  # tonight vs last run, first
     if SCHEMA_RECORD.is_file():
         try:
             previous = json.loads(SCHEMA_RECORD.read_text(encoding="utf-8"))["features"]
@@ -119,6 +118,7 @@ def validate(params: ProjectParams) -> None:
             raise ValueError(f"{SCHEMA_RECORD}: unreadable schema record of the last run ({error}); restore it "
                              "from git, or delete it to start a new schema") from error
         check_schema_unchanged(previous, current, path=params.inputs.train, record=str(SCHEMA_RECORD))
+    data = _inputs(params)
     record = {"features": current, "train": describe(data.train),
               "validation": None if data.validation is None else describe(data.validation),
               "aux": {name: describe(table) for name, table in sorted(data.aux.items())}}
