@@ -63,3 +63,15 @@ def copy_stage_code(dest: Path) -> Path:
     for package in ("stages", "auxqual"):
         shutil.copytree(ROOT / package, dest / package, ignore=ignore)
     return dest
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """Prefect's test harness (a temporary API and database), started once per test session
+    and shared by every test that talks to Prefect; yields the API URL."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()

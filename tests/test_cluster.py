@@ -111,16 +111,6 @@ def edit_params(repo: Path, edit) -> str:
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    """One Prefect API for the module, as the README's long-lived setup has (``prefect server
-    start``, ``PREFECT_API_URL`` for the flows, the stages and the workers): the test harness."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")
-    with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
 
 
 def run_pipeline(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

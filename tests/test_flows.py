@@ -39,6 +39,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from test_pipeline_dvc import dvc, make_repo  # noqa: E402  (the pipeline tests' repository helper)
+from tests.prefect_helpers import _client, artifacts_of, logs_of  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -64,40 +65,8 @@ N_MODELS = 1 * 1 * 2 * 1 * 2  # datasets × generators × scores × detectors ×
 
 
 # --------------------------------------------------------------------------- harness and helpers
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """The Prefect test harness, once per session; yields the API URL."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")
-    with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
 
 
-def _client():
-    from prefect import get_client
-
-    return get_client(sync_client=True)
-
-
-def artifacts_of(flow_run_id) -> dict[str, object]:
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    with _client() as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return {artifact.key: artifact for artifact in found}
-
-
-def logs_of(flow_run_id) -> str:
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
-
-    APILogHandler().flush()
-    with _client() as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
 
 
 def table(artifact) -> list[dict]:

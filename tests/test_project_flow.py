@@ -37,6 +37,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
+from tests.prefect_helpers import _client, artifacts_of, logs_of  # noqa: E402
 from auxqual.project import runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,40 +238,8 @@ def test_the_cause_of_a_failed_project_stage_is_in_the_error_line():
 
 
 # --------------------------------------------------------------------------- a real project (slow)
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """The Prefect test harness (a temporary API and database), once per session."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")
-    with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
-        yield PREFECT_API_URL.value()
 
 
-def _client():
-    from prefect import get_client
-
-    return get_client(sync_client=True)
-
-
-def artifacts_of(flow_run_id) -> dict[str, object]:
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    with _client() as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return {artifact.key: artifact for artifact in found}
-
-
-def logs_of(flow_run_id) -> str:
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
-
-    APILogHandler().flush()
-    with _client() as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return "\n".join(log.message for log in logs)
 
 
 def _tables(snapshot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
