@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -257,14 +258,16 @@ def test_dask_fanout_gives_byte_identical_parquet(flow_repo, prefect_api, tmp_pa
     params["fanout"] = {"runner": "dask", "workers": 2}
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PREFECT_API_URL": prefect_api}
+    started = datetime.now(timezone.utc)  # the API is the session's: other tests' runs are there too
     done = subprocess.run([sys.executable, "-m", "stages.train"], cwd=copy, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "runner=dask" in done.stderr
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterStartTime
 
     with _client() as client:  # the cells ran as tasks of a `fanout-train` flow run on the Dask runner
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fanout-train"])))
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fanout-train"])),
+                                     flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started)))
     assert [run.state.is_completed() for run in runs] == [True]
     predictions = "data/predictions/digits.parquet"
     assert sha(copy / predictions) == sha(repo / predictions)
