@@ -22,13 +22,13 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from auxqual import lineage
 from auxqual.card import build_card, card_paths, card_schema, write_card
 from auxqual.cli import main
 from auxqual.examples import write_own_data
 from auxqual.project import stages
+from tests.test_project import set_params
 
 SMALL_PARAMS = {"score.params": {"eap": {"n_subsets": 10}}, "select.q": [50], "select.detectors": {"ssdo": {}},
                 "evaluate.bootstrap": 200, "generate.generators": {"local": {"n_samples": 100, "params": {}}}}
@@ -39,16 +39,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _set_params(project: Path, updates: dict) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for key, value in updates.items():
-        *parents, last = key.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _run_gate(project: Path, flow_run_id: str) -> None:
@@ -81,7 +71,7 @@ def project(tmp_path_factory) -> SimpleNamespace:
     target = root / "project"
     assert main(["init", str(target), "--train", str(files["train"]), "--validation", str(files["validation"]),
                  "--aux", f"camera={files['aux']}", "--generator", "local"]) == 0
-    _set_params(target, SMALL_PARAMS)
+    set_params(target, SMALL_PARAMS)
     for name in ("validate", "generate", "score", "select", "train", "evaluate"):
         stages.run_stage(name, target)
     if "gate" in stages.STAGES:
