@@ -55,7 +55,6 @@ CARD_SCHEMA = "auxqual.card/1"
 SCHEMA_FILE = "model_card.schema.json"
 DEFAULT_STEM = Path("reports/card")
 FORMATS = ("md", "json", "html")
-GATE = GATE_RECORD
 PREDICTIONS_DIR = Path("data/predictions")
 RUN_SCHEMA = "auxqual.run/1"
 SCORE_META = ("row", "dataset", "generator", "aux_id", "kind")   # key columns of a scores table
@@ -649,17 +648,17 @@ def model_index(details: Mapping[str, Any], record: lineage.LineageRecord,
 # =========================================================================== gate
 def gate_section(root: Path, actual: str, runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The gate's verdict on the last run, its metrics, and their history over ``runs``."""
-    record = read_json(root / GATE)
+    record = read_json(root / GATE_RECORD)
     if record is None:
-        return {"available": False, "reason": f"{GATE.as_posix()} not found"}
+        return {"available": False, "reason": f"{GATE_RECORD.as_posix()} not found"}
     if record.get("verdict") not in LEVEL_COLORS:
-        raise ValueError(f"{root / GATE}: verdict {record.get('verdict')!r} is not one of {list(LEVEL_COLORS)}")
+        raise ValueError(f"{root / GATE_RECORD}: verdict {record.get('verdict')!r} is not one of {list(LEVEL_COLORS)}")
     candidate = _get(record, "candidate", "sha256")
     metrics = [_gate_metric(m) for m in record.get("metrics") or [] if isinstance(m, Mapping)]
     odd = [m["name"] for m in metrics if m["level"] not in LEVEL_COLORS]
     if odd:
-        raise ValueError(f"{root / GATE}: metric(s) {odd} have a level that is not one of {list(LEVEL_COLORS)}")
-    return {"available": True, "source": GATE.as_posix(), "verdict": str(record["verdict"]),
+        raise ValueError(f"{root / GATE_RECORD}: metric(s) {odd} have a level that is not one of {list(LEVEL_COLORS)}")
+    return {"available": True, "source": GATE_RECORD.as_posix(), "verdict": str(record["verdict"]),
             "note": record.get("note"), "run_id": record.get("run_id"), "baseline_run": record.get("baseline_run"),
             "promoted": record.get("promoted"), "candidate_sha256": candidate,
             "judged": "unknown" if candidate is None else ("this model" if candidate == actual else

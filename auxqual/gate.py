@@ -19,7 +19,7 @@ p-value below ``alpha``. Pure library code: no files.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -149,9 +149,8 @@ def compare(current: Mapping[str, Any], last_good: Mapping[str, Any], rules: Map
     auroc = _numeric("val_auroc", None, upper, last_good["val_auroc"], rules["val_auroc"],
                      {"interval": interval, "last_good_interval": last_good.get("val_auroc_interval"),
                       "compared": "the upper end of this run's interval against the last good value"})
-    results.append(MetricResult(auroc.name, None, float(current["val_auroc"]), auroc.last_good,
-                                float(current["val_auroc"]) - float(last_good["val_auroc"]), auroc.threshold,
-                                auroc.level, auroc.detail))
+    results.append(replace(auroc, value=float(current["val_auroc"]),
+                           change=float(current["val_auroc"]) - float(last_good["val_auroc"])))
     same = current["decision"] == last_good["decision"]
     results.append(MetricResult("decision", None, current["decision"], last_good["decision"], None,
                                 {"level": rules["decision"]}, PASS if same else rules["decision"], {}))

@@ -32,6 +32,7 @@ summary ``<out>/eap_sampling.{json,md}`` is rewritten after every cell. ``--out`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -335,12 +336,10 @@ def machine_info(threads: int) -> dict:
                                 check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    model = platform.processor() or "cpu"
-    try:
+    model = platform.processor() or "cpu"  # kept where /proc/cpuinfo is missing or names no model
+    with contextlib.suppress(OSError, StopIteration):
         model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                      if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, {model}",
             "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "scipy": scipy.__version__, "sklearn": sklearn.__version__, "threads": threads,

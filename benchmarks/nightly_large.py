@@ -55,7 +55,7 @@ def user_files(data: Path, folder: Path, n_rows: int, n_labelled: int, n_aux: in
     return paths
 
 
-def stage_times(output: str, started: float, lines: list[tuple[float, str]]) -> dict[str, float]:
+def stage_times(lines: list[tuple[float, str]]) -> dict[str, float]:
     """Seconds per stage from the time-stamped output lines (a stage ends where the next starts)."""
     marks = [(t, m.group(1)) for t, line in lines if (m := re.match(r"Running stage '([^']+)'", line))]
     times = {}
@@ -76,7 +76,7 @@ def run_repro(project: Path, env: dict) -> tuple[float, dict[str, float], str]:
     if process.wait() != 0:
         raise SystemExit(f"dvc repro failed ({process.returncode})")
     total = time.perf_counter() - start
-    return total, stage_times("", start, lines), "\n".join(line for _, line in lines)
+    return total, stage_times(lines), "\n".join(line for _, line in lines)
 
 
 def main() -> int:

@@ -114,12 +114,10 @@ def _write_templates(root: Path, files: dict, generators: Sequence[str]) -> None
     inputs = (f"  train: {files['train']}\n"
               f"  validation: {files['validation'] or 'null'}\n"
               f"  aux:{'' if aux_lines else ' {}'}\n{aux_lines}")
-    generator_lines = "\n".join(f"    {g}: {{n_samples: 200, params: {{}}}}" for g in generators) or "    {}"
-    if not generators:
-        generator_lines = "    {}"
-    params = _template("params.yaml.tmpl").substitute(inputs=inputs.rstrip("\n"), generators=generator_lines,
+    generators_yaml = ("\n" + "\n".join(f"    {g}: {{n_samples: 200, params: {{}}}}" for g in generators)
+                       if generators else " {}")
+    params = _template("params.yaml.tmpl").substitute(inputs=inputs.rstrip("\n"), generators=generators_yaml,
                                                       max_train_rows=DEFAULT_MAX_TRAIN_ROWS)
-    params = params.replace("  generators:\n    {}", "  generators: {}")
     paths = [files["train"], *([files["validation"]] if files["validation"] else []), *files["aux"].values()]
     deps = "\n".join(f"      - {p}" for p in paths)
     pipeline = _template("dvc.yaml.tmpl").substitute(input_deps=deps, train=files["train"])

@@ -48,7 +48,8 @@ from auxqual.io import write_json, write_parquet
 from auxqual.project.layout import (CANDIDATE_DIR, EVALUATION, GATE_RECORD, GENERATED_DIR, LINEAGE_TABLE, MODEL_STEM,
                                     PRODUCTION_DIR, SCHEMA_RECORD, SCORES_DIR, SCORING_RECORD, SELECTION)
 from auxqual.project.params import ProjectParams, load_project_params
-from auxqual.userdata import ProjectData, check_schema_unchanged, describe, load_project_data, load_user_table
+from auxqual.userdata import (ProjectData, align_to, check_schema_unchanged, describe, load_project_data,
+                              load_user_table)
 
 SELECTION_SCHEMA = "auxqual.selection/1"
 
@@ -86,8 +87,6 @@ def _all_sets(params: ProjectParams, data: ProjectData) -> dict[str, np.ndarray]
     for name in params.generate.generators:
         path = GENERATED_DIR / f"{name}.parquet"
         table = load_user_table(path, role="aux")
-        from auxqual.userdata import align_to
-
         sets[name] = align_to(data.train, table)
     return dict(sorted(sets.items()))
 
