@@ -36,7 +36,7 @@ GOAL_SECONDS = 300.0
 
 def _set(params: dict, assignment: str) -> None:
     """Apply one ``--set key=value`` as the flows do: a key not in params.yaml is an error."""
-    from flows.dvcrepo import parse_overrides, set_nested
+    from auxqual.flows.dvcrepo import parse_overrides, set_nested
 
     for key, value in parse_overrides([assignment]).items():
         set_nested(params, key, value)

@@ -60,7 +60,7 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_params, run_dvc, set_nested
+from auxqual.flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_params, run_dvc, set_nested
 from stages.common import protocol_seed
 from stages.fanout import one_line
 

@@ -1,9 +1,9 @@
 """A Dask cluster of separate processes on this machine, started with the README's commands.
 
     with dask_cluster(folder, workers=2) as address:   # "tcp://127.0.0.1:<port>"
-        ...  # AUXQUAL_DASK_ADDRESS=address python -m flows.pipeline --set fanout.runner=dask
+        ...  # AUXQUAL_DASK_ADDRESS=address python -m auxqual.flows.pipeline --set fanout.runner=dask
 
-runs, in ``folder`` and from this interpreter's environment (nothing else set):
+runs, in ``folder`` and from this interpreter's environment with this checkout on ``PYTHONPATH``:
 
     dask scheduler --host 127.0.0.1 --port 0 --no-dashboard --dashboard-address 127.0.0.1:0 \\
         --scheduler-file F
@@ -82,7 +82,7 @@ def dask_cluster(folder: str | os.PathLike, workers: int = 2, *, host: str = "12
     folder = Path(folder)
     logs = Path(tempfile.mkdtemp(prefix="auxqual-dask-"))
     scheduler_file = logs / "scheduler.json"
-    environ = dict(os.environ if env is None else env)
+    environ = with_checkout_on_path(dict(os.environ if env is None else env))
     processes: list[subprocess.Popen] = []
     try:
         scheduler = _start(dask_command(*scheduler_args(scheduler_file, host, preload)), folder, environ,
@@ -99,6 +99,14 @@ def dask_cluster(folder: str | os.PathLike, workers: int = 2, *, host: str = "12
     finally:
         _stop(processes[1:], stop_timeout)  # the workers first: a worker without its scheduler retries for a while
         _stop(processes[:1], stop_timeout)
+
+
+def with_checkout_on_path(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with this checkout first on ``PYTHONPATH``: the workers import the cell
+    functions of ``stages/`` and ``flows/``, which live in the checkout, not in the wheel."""
+    checkout = str(Path(__file__).resolve().parents[1])
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (checkout, environ.get("PYTHONPATH")) if p)
+    return environ
 
 
 def _start(command: list[str], folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -3,7 +3,7 @@
 A real ``dask scheduler`` and two ``dask worker`` processes (``flows.cluster``: the README's
 commands, bound to 127.0.0.1), started in a copy of the repository from the project's
 environment with nothing else set (no ``PYTHONPATH``, no joblib variables), run the whole
-pipeline of a small config through ``python -m flows.pipeline --set fanout.runner=dask``;
+pipeline of a small config through ``python -m auxqual.flows.pipeline --set fanout.runner=dask``;
 every file must be byte-identical to a serial ``dvc repro`` of the same config. Then the
 failures: a bad parameter only a worker sees, a scheduler that cannot import the project
 (the stage and the benchmark flow's failures.csv must give the real cause in one line), and
@@ -114,8 +114,8 @@ def edit_params(repo: Path, edit) -> str:
 
 
 def run_pipeline(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m flows.pipeline ARGS`` in ``repo``, as the README runs it."""
-    done = subprocess.run([sys.executable, "-m", "flows.pipeline", *args], cwd=repo, env=user_env(**env),
+    """``python -m auxqual.flows.pipeline ARGS`` in ``repo``, as the README runs it."""
+    done = subprocess.run([sys.executable, "-m", "auxqual.flows.pipeline", *args], cwd=repo, env=user_env(**env),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     return done

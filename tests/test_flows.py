@@ -11,7 +11,7 @@ with ``ArtifactFilter`` / ``LogFilter`` on the flow run id (logs after ``APILogH
 a deployment is created with ``Runner.add_flow(...)`` (what ``flow.serve`` does), triggered with
 ``run_deployment(..., timeout=0)`` and executed with ``await runner.start(run_once=True)``,
 which runs the scheduled flow run in a subprocess (``python -m prefect.engine``, importing
-``flows.pipeline`` from the working folder) and returns when it has finished.
+``auxqual.flows.pipeline`` from the working folder) and returns when it has finished.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def snapshot(repo: Path) -> dict[str, str]:
 
 
 def run_flow(**kwargs):
-    from flows.pipeline import pipeline
+    from auxqual.flows.pipeline import pipeline
 
     return pipeline(return_state=True, **kwargs)
 
@@ -170,7 +170,7 @@ def test_a_run_with_nothing_to_do_runs_no_stage(flow_repo):
 
 # --------------------------------------------------------------------------- schedule
 def test_cron_comes_from_the_command_line_else_params_else_the_default(flow_repo, tmp_path):
-    from flows.deploy import DEFAULT_CRON, cron_for
+    from auxqual.flows.deploy import DEFAULT_CRON, cron_for
 
     repo = flow_repo["repo"]
     assert cron_for(repo) == DEFAULT_CRON == "0 2 * * *"
@@ -187,12 +187,12 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
     from prefect.deployments import run_deployment
     from prefect.runner import Runner
 
-    from flows.deploy import deployment_options
-    from flows.pipeline import FLOW_NAME, pipeline
+    from auxqual.flows.deploy import deployment_options
+    from auxqual.flows.pipeline import FLOW_NAME, pipeline
 
     repo = flow_repo["repo"]
     before = pd.read_parquet(repo / "results/lineage.parquet")
-    monkeypatch.chdir(ROOT)  # the run's subprocess imports flows.pipeline from here
+    monkeypatch.chdir(ROOT)  # the run's subprocess imports auxqual.flows.pipeline from here
     runner = Runner(name="auxqual-test-runner", query_seconds=1, pause_on_shutdown=False)
     options = deployment_options(repo, "0 2 * * *", name="test-nightly", overrides=["train.q=[0, 40]"],
                                  busy_retry_delay=1)
@@ -427,7 +427,7 @@ def test_a_bad_dataset_fails_the_run_with_the_cause_and_keeps_the_results(flow_r
 def test_a_busy_repository_fails_after_retries_and_the_next_run_works(flow_repo):
     import zc.lockfile
 
-    from flows.pipeline import repository_slot, slot_name
+    from auxqual.flows.pipeline import repository_slot, slot_name
 
     repo = flow_repo["repo"]
     before = snapshot(repo)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.dvcrepo import apply_overrides, check_overrides, set_nested
+from auxqual.flows.dvcrepo import apply_overrides, check_overrides, set_nested
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"train": {"q": [0, 50], "random_state": 0, "params": {}}, "report": {"score": "eap"}}
@@ -63,7 +63,7 @@ def test_apply_overrides_with_a_typo_leaves_params_yaml_untouched(tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_flow_command_refuses_a_typo_before_running(tmp_path):
-    """``python -m flows.pipeline --set`` with an unknown key: exit 2, one line naming the
+    """``python -m auxqual.flows.pipeline --set`` with an unknown key: exit 2, one line naming the
     key, params.yaml unchanged, no flow run started."""
     (tmp_path / ".dvc").mkdir()
     (tmp_path / "dvc.yaml").write_text("stages: {}\n", encoding="utf-8")
@@ -71,7 +71,7 @@ def test_pipeline_flow_command_refuses_a_typo_before_running(tmp_path):
     params.write_text(yaml.safe_dump(PARAMS), encoding="utf-8")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "flows.pipeline", "--repo", str(tmp_path),
+    done = subprocess.run([sys.executable, "-m", "auxqual.flows.pipeline", "--repo", str(tmp_path),
                            "--set", "train.q=[0, 10]", "--set", "train.randm_state=1"],
                           capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr

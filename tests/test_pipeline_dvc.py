@@ -88,7 +88,7 @@ def make_repo(path: Path, params: dict) -> Path:
     """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, auxqual/).
 
     numba's caches of the compiled kernels (``__pycache__/*.nb[ic]``) are copied with the
-    sources, whose modification times ``copy2`` keeps, as ``flows.dvcrepo.copy_pipeline`` does:
+    sources, whose modification times ``copy2`` keeps, as ``auxqual.flows.dvcrepo.copy_pipeline`` does:
     the stages then load the kernels instead of compiling them (half a minute per repository)."""
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)

@@ -227,7 +227,7 @@ def test_run_and_schedule_commands_refuse_a_bad_folder_or_cron(tmp_path, capsys)
 
 
 def test_the_cause_of_a_failed_project_stage_is_in_the_error_line():
-    from flows.dvcrepo import error_lines
+    from auxqual.flows.dvcrepo import error_lines
 
     output = ("Running stage 'validate':\n> auxqual stage validate\n"
               "auxqual: error: data/aux/cam.parquet: feature columns do not match data/train.parquet: extra ['a']\n"
@@ -285,11 +285,11 @@ def test_a_deployment_of_a_project_records_and_commits_each_nightly_run(project,
     from prefect.deployments import run_deployment
     from prefect.runner import Runner
 
-    from flows.deploy import deployment_options
-    from flows.pipeline import FLOW_NAME, pipeline
+    from auxqual.flows.deploy import deployment_options
+    from auxqual.flows.pipeline import FLOW_NAME, pipeline
 
     repo = project
-    monkeypatch.chdir(ROOT)  # the run's subprocess imports flows.pipeline (also installed with auxqual)
+    monkeypatch.chdir(ROOT)  # the run's subprocess imports auxqual.flows.pipeline (also installed with auxqual)
     runner = Runner(name="auxqual-project-runner", query_seconds=1, pause_on_shutdown=False)
     options = deployment_options(repo, "0 2 * * *", name="project-nightly", busy_retry_delay=1)
     assert "committed run record" in options["description"]
@@ -397,7 +397,7 @@ def _gate_events(run_id: str, timeout: float = 60.0) -> list:
 
 @pytest.mark.slow
 def test_a_failed_run_of_a_project_records_and_commits_nothing(project):
-    from flows.pipeline import pipeline
+    from auxqual.flows.pipeline import pipeline
 
     repo = project
     head, model = git(repo, "rev-parse", "HEAD"), sha(_model(repo))

@@ -4,7 +4,7 @@
     auxqual schedule [--repo DIR] --cron "0 2 * * *" [--timezone Europe/Brussels] [--name nightly]
 
 Both work in a project made by ``auxqual init`` (and in the benchmark repository): the flow
-is :func:`flows.pipeline.pipeline`, the deployment :func:`flows.deploy.serve`, imported
+is :func:`auxqual.flows.pipeline.pipeline`, the deployment :func:`auxqual.flows.deploy.serve`, imported
 inside :func:`run` only, so ``auxqual --help`` never loads Prefect or DVC.
 """
 
@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     updates = {startup: EPHEMERAL_STARTUP_SECONDS} if (startup.value() or 0) < EPHEMERAL_STARTUP_SECONDS else {}
     with temporary_settings(updates=updates):
         if args.action == "schedule":
-            from flows.deploy import serve
+            from auxqual.flows.deploy import serve
 
             serve(args.repo, args.cron, name=args.name, overrides=args.overrides or None, timezone=args.timezone,
                   overlap=args.overlap)
             return 0
-        from flows.pipeline import run_once
+        from auxqual.flows.pipeline import run_once
 
         return run_once(args.repo, args.overrides or None)

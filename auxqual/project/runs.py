@@ -1,6 +1,6 @@
 """The record of each pipeline run of a project made by ``auxqual init``: ``runs/<run id>.json``.
 
-A run of the project's flow (``auxqual run``, ``python -m flows.pipeline --repo DIR``, or
+A run of the project's flow (``auxqual run``, ``python -m auxqual.flows.pipeline --repo DIR``, or
 the nightly deployment of ``auxqual schedule``) that completes writes one record and
 commits it with the pipeline's state (dvc.lock, the inputs' ``.dvc`` files, params.yaml,
 results/*.json), so that later runs and people find which data gave which model without

@@ -1,7 +1,7 @@
 """``dvc repro`` as a Prefect flow: one task per stage, in DAG order.
 
-    python -m flows.pipeline                                  # the repository in the current folder
-    python -m flows.pipeline --repo PATH --set train.random_state=1 --set "train.q=[0, 50]"
+    python -m auxqual.flows.pipeline                                  # the repository in the current folder
+    python -m auxqual.flows.pipeline --repo PATH --set train.random_state=1 --set "train.q=[0, 50]"
 
 What a run does:
 
@@ -76,7 +76,7 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_overrides,
+from auxqual.flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_overrides,
                            check_repo, describe_changes, load_params, parse_overrides, pipeline_status, repo_slug,
                            restore_params, run_dvc, stage_key, stage_order)
 
@@ -484,7 +484,7 @@ def _publish_lineage(prefix: str, repo: Path, before: set[tuple]) -> int:
 
 # --------------------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m auxqual.flows.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", default=".", help="root of the DVC repository (default: the current folder)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter of params.yaml for this run (YAML value), repeatable")

@@ -2,8 +2,8 @@
 
     prefect server start                                   # once, in another terminal (UI at :4200)
     prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api
-    python -m flows.deploy                                 # cron from params.yaml, else 0 2 * * *
-    python -m flows.deploy --cron "30 3 * * 1-5" --timezone Europe/Brussels --repo /path/to/auxqual
+    python -m auxqual.flows.deploy                                 # cron from params.yaml, else 0 2 * * *
+    python -m auxqual.flows.deploy --cron "30 3 * * 1-5" --timezone Europe/Brussels --repo /path/to/auxqual
 
 The command creates (or updates) the deployment ``auxqual-pipeline/<name>`` and keeps
 running: it polls the API and starts each scheduled run in a subprocess. Stop it with
@@ -18,12 +18,12 @@ Overlapping runs: the deployment allows one active run (``concurrency_limit=1``)
 ``--overlap enqueue`` (default) a run that comes due while the previous one is still
 running waits in the state *AwaitingConcurrencySlot* and starts when it ends; with
 ``--overlap cancel`` it is cancelled instead. Either way the flow itself also holds the
-repository's slot (see ``flows.pipeline``), so a run started by hand
-(``python -m flows.pipeline``) never overlaps a scheduled one either.
+repository's slot (see ``auxqual.flows.pipeline``), so a run started by hand
+(``python -m auxqual.flows.pipeline``) never overlaps a scheduled one either.
 
 A project made by ``auxqual init`` is served the same way (``auxqual schedule --cron ...``
 in the project runs this): each scheduled run records the inputs' new data (``dvc add``),
-reproduces the pipeline and commits its record ``runs/<id>.json`` (see ``flows.pipeline``).
+reproduces the pipeline and commits its record ``runs/<id>.json`` (see ``auxqual.flows.pipeline``).
 
 For several machines use ``prefect.yaml`` (a process work pool) instead.
 """
@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flows.dvcrepo import check_overrides, check_repo, load_params
-from flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
+from auxqual.flows.dvcrepo import check_overrides, check_repo, load_params
+from auxqual.flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
 
 from auxqual.project.runs import is_project
 
@@ -89,15 +89,14 @@ def deployment_options(repo: str | Path = ".", cron: str | None = None, *, name:
         "parameters": {"repo": str(path), "overrides": list(overrides) if overrides else None,
                        "busy_retries": busy_retries, "busy_retry_delay": busy_retry_delay},
         "tags": ["auxqual"],
-        # the run's subprocess imports flows.pipeline: the installed package (flows is part of the
-        # wheel), or the working folder of a source checkout
+        # the run's subprocess imports auxqual.flows.pipeline from the installed package
         "entrypoint_type": EntrypointType.MODULE_PATH,
         "description": f"{what} of {path} on the cron schedule {cron!r} ({timezone or 'UTC'})",
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.deploy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m auxqual.flows.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", default=".", help="root of the DVC repository (default: the current folder)")
     parser.add_argument("--cron", default=None,
                         help=f"cron schedule (default: params.yaml schedule.cron, else {DEFAULT_CRON!r})")
