@@ -1,6 +1,6 @@
 """`auxqual init` and the production pipeline of a scaffolded project.
 
-The end-to-end test builds a wheel, installs it in a fresh venv outside the repository (the
+The wheel tests build a wheel with ``python -m build``, install it in a fresh venv outside the repository (the
 dependencies come from this environment through a .pth file, and the wheel with
 ``--no-deps``), scaffolds a project from that install, and runs ``dvc repro`` there: the
 project reaches auxqual only through the installed ``auxqual`` command.
@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from auxqual import __version__ as auxqual_version
 from auxqual.cli import main
 from auxqual.examples import write_own_data
 from auxqual.io import sha256_file
@@ -222,18 +224,24 @@ def scaffolded(tmp_path_factory) -> Path:
 
 # --------------------------------------------------------------------------- the whole thing, from a wheel
 @pytest.fixture(scope="module")
-def wheel_venv(tmp_path_factory) -> Path:
-    """A fresh venv outside the repository with auxqual installed from a freshly built wheel."""
-    root = tmp_path_factory.mktemp("wheel")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel ``python -m build --wheel`` makes from a copy of the checkout."""
+    root = tmp_path_factory.mktemp("build")
     source = root / "source"  # a copy, so that the build leaves nothing in the checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "auxqual", "stages", "flows"):
+    for name in ("pyproject.toml", "README.md", "auxqual"):
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
         copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                             if (REPO / name).is_dir() else {}))
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"),
-         str(source)], cwd=root)
-    wheel = next((root / "dist").glob("auxqual-*.whl"))
+    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(root / "dist"), str(source)],
+        cwd=root)
+    return next((root / "dist").glob("auxqual-*.whl"))
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(wheel, tmp_path_factory) -> Path:
+    """A fresh venv outside the repository with auxqual installed from the wheel."""
+    root = tmp_path_factory.mktemp("wheel")
     venv = root / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)
     target_site = Path(run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -243,6 +251,34 @@ def wheel_venv(tmp_path_factory) -> Path:
     # the venv's own pip run (pip itself comes through the .pth): console script and all, as a user gets
     run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], cwd=root)
     return venv
+
+
+def test_the_wheel_holds_only_the_auxqual_package(wheel):
+    """No generic top-level import names (``stages``, ``flows``) in site-packages."""
+    with zipfile.ZipFile(wheel) as archive:
+        top = {name.split("/")[0] for name in archive.namelist() if not name.split("/")[0].endswith(".dist-info")}
+        assert top == {"auxqual"}
+        names = set(archive.namelist())
+    assert {"auxqual/flows/pipeline.py", "auxqual/project/templates/dvc.yaml.tmpl",
+            "auxqual/schemas/model_card.schema.json"} <= names
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_answers_help_version_and_score(wheel_venv, tmp_path):
+    env = venv_env(wheel_venv)
+    python, auxqual = str(wheel_venv / "bin/python"), str(wheel_venv / "bin/auxqual")
+    version = run([python, "-c", "import auxqual; print(auxqual.__version__, auxqual.__file__)"], tmp_path, env)
+    number, where = version.stdout.split()
+    assert str(REPO) not in where and str(wheel_venv) in where  # the wheel's auxqual, not this checkout
+    assert number == auxqual_version and f"Version: {number}" in run(
+        [python, "-m", "pip", "show", "auxqual"], tmp_path, env).stdout
+    assert "auxqual init" in run([auxqual, "--help"], tmp_path, env).stdout
+    run([python, "-c", "import auxqual.flows.pipeline, auxqual.flows.deploy"], tmp_path, env)
+    files = write_own_data(tmp_path / "inputs")
+    run([auxqual, "score", "--train", str(files["train"]), "--aux", str(files["aux"]), "--method", "rarity",
+         "--out", str(tmp_path / "scores.parquet"), "--quiet"], tmp_path, env)
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert len(scores) == len(pd.read_parquet(files["aux"])) and scores.select_dtypes("number").notna().all().all()
 
 
 def venv_env(venv: Path) -> dict:
