@@ -75,3 +75,19 @@ def prefect_api(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-home")
     with temporary_settings(updates={PREFECT_HOME: str(home)}), prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()
+
+
+# The test files that take minutes, longest first: pytest-xdist (scripts/test.sh, --dist loadfile)
+# hands out files in collection order, so starting these first keeps one of them from being the
+# last file of a run while the other workers idle.
+LONG_FILES = ("test_project_flow.py", "test_flows.py", "test_pipeline_dvc.py", "test_cluster.py",
+              "test_project.py", "test_iforest_compiled.py", "test_select_stage.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Collect the long files first (in ``LONG_FILES`` order), the rest in their usual order."""
+    def rank(item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: tests keep their order inside a file
