@@ -94,8 +94,9 @@ def make_repo(path: Path, params: dict) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)
     dvc(path, "init", "-q")
     ignore = shutil.ignore_patterns("*.pyc", ".*.partial")
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy2(ROOT / name, path / name)
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "data/.gitignore", "results/.gitignore"):
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, path / name)  # the .gitignore files as a clone has them
     shutil.copytree(ROOT / "stages", path / "stages", ignore=ignore)
     shutil.copytree(ROOT / "auxqual", path / "auxqual", ignore=ignore)
     write_params(path, params)
@@ -332,6 +333,33 @@ def test_dvc_plots_render_from_the_evaluate_outputs(pipeline):
     assert {"q1_quality_ranking", "q2_downstream_auroc"} <= set(shown["data"])
     values = shown["data"]["q2_downstream_auroc"][0]["content"]["data"]["values"]
     assert {v["field"] for v in values} == {"eap", "rarity"}
+
+
+def commit_recipe() -> str:
+    """The documented command that commits a run's record (README or docs, a ```bash block)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for page in pages:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
+            lines = [line for line in block.splitlines() if 'git commit -m "Pipeline run"' in line]
+            if lines:
+                return lines[0]
+    raise AssertionError("no documented `git commit -m \"Pipeline run\"` recipe in README.md or docs/")
+
+
+@pytest.mark.slow
+def test_the_documented_commit_recipe_leaves_git_clean(pipeline):
+    """After the first ``dvc repro`` of a clone, the documented recipe commits the run's record
+    and nothing is left modified or untracked; DVC did not have to change a tracked .gitignore."""
+    repo = pipeline["repo"]
+    for name in ("data/.gitignore", "results/.gitignore"):
+        assert (repo / name).read_text() == (ROOT / name).read_text(), f"dvc repro changed {name}"
+    git(repo, "add", ".gitignore", ".dvcignore", ".dvc", "dvc.yaml", "params.yaml", "stages", "auxqual",
+        "data/.gitignore", "results/.gitignore")
+    git(repo, "commit", "-q", "-m", "the checkout")
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(commit_recipe(), shell=True, cwd=repo, check=True, capture_output=True, env={**_env(), **identity})
+    assert git(repo, "status", "--porcelain").stdout == ""
 
 
 @pytest.mark.slow
