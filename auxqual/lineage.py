@@ -10,7 +10,8 @@ Every model file ``M`` gets a sidecar ``M.lineage.json`` (``q10.pt`` →
       "inputs": [
         {"role": "train", "path": ..., "sha256": ...},
         {"role": "auxiliary", "path": ..., "sha256": ..., "generator": "local",
-         "score": "eap", "q": 20, "n_rows": 35, "selected_rows_sha256": ...}
+         "score": "eap", "q": 20, "n_rows": 35, "selected_rows_sha256": ...,
+         "scores_path": ..., "scores_sha256": ...}   # the scores file that chose the rows (optional)
       ],
       "params": {...},            # the subset of params.yaml the stage read
       "dataset": "digits",        # optional
@@ -67,8 +68,9 @@ TABLE_COLUMNS = (
     "model_path", "model_sha256", "detector", "dataset", "generator", "anomaly_set_path",
     "anomaly_set_sha256", "score", "q", "n_rows", "selected_rows_sha256", "train_path",
     "train_sha256", "stage", "detector_params_json", "params_json", "code_sha256",
-    "dvc_lock_stage_md5", "sidecar_path",
+    "dvc_lock_stage_md5", "sidecar_path", "scores_path", "scores_sha256",
 )
+OPTIONAL_TABLE_COLUMNS = ("scores_path", "scores_sha256")   # absent from tables written before they existed
 _FLOAT_COLUMNS = ("q",)
 _INT_COLUMNS = ("n_rows",)
 
@@ -179,7 +181,8 @@ class LineageRecord:
     accepted as an alias). ``inputs``: dicts with ``role`` (``"train"`` or
     ``"auxiliary"``; ``"anomaly_set"`` is an alias), ``path``, ``sha256``; an
     auxiliary input also needs ``score``, ``q`` and ``selected_rows_sha256``
-    (alias ``rows_sha256``) and may carry ``generator``, ``n_rows``, ``dataset``.
+    (alias ``rows_sha256``) and may carry ``generator``, ``n_rows``, ``dataset`` and the
+    quality-scores file that chose its rows (``scores_path`` with ``scores_sha256``).
     ``model_sha256`` may be left empty: :func:`write_sidecar` fills it in.
     Construction normalises aliases and paths (POSIX form) and validates hashes,
     raising ``ValueError`` naming the faulty field.
@@ -278,6 +281,9 @@ def _normalise_input(item: Any, index: int) -> dict[str, Any]:
         _check_sha(out["selected_rows_sha256"], f"inputs[{index}].selected_rows_sha256")
         if not 0 <= float(out["q"]) <= 100:
             raise ValueError(f"{where} ({out['path']}): q={out['q']!r} is not a percentage in [0, 100]")
+    if out.get("scores_path") is not None:
+        out["scores_path"] = _posix(out["scores_path"])
+        out["scores_sha256"] = _check_sha(out.get("scores_sha256"), f"inputs[{index}].scores_sha256")
     return out
 
 
@@ -373,7 +379,8 @@ def _table_rows(record: LineageRecord, sidecar: Path) -> list[dict[str, Any]]:
     return [{**common, "dataset": common["dataset"] or aux.get("dataset"), "generator": aux.get("generator"),
              "anomaly_set_path": aux["path"], "anomaly_set_sha256": aux["sha256"], "score": aux["score"],
              "q": float(aux["q"]), "n_rows": aux.get("n_rows"),
-             "selected_rows_sha256": aux["selected_rows_sha256"]} for aux in auxiliary]
+             "selected_rows_sha256": aux["selected_rows_sha256"], "scores_path": aux.get("scores_path"),
+             "scores_sha256": aux.get("scores_sha256")} for aux in auxiliary]
 
 
 def _json(value: Any) -> str:
@@ -457,30 +464,53 @@ def _require_columns(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------- verify
 VERIFY_COLUMNS = ("role", "path", "status", "recorded_sha256", "actual_sha256", "n_models")
 _FILE_COLUMNS = (("model", "model_path", "model_sha256"), (ROLE_TRAIN, "train_path", "train_sha256"),
-                 (ROLE_AUXILIARY, "anomaly_set_path", "anomaly_set_sha256"))
+                 (ROLE_AUXILIARY, "anomaly_set_path", "anomaly_set_sha256"), ("scores", "scores_path", "scores_sha256"))
 
 
 def verify(table: pd.DataFrame, root: str | os.PathLike = ".") -> pd.DataFrame:
-    """Re-hash every model, training and auxiliary file the table names, under ``root``.
+    """Re-hash every model, training, auxiliary and scores file the table names, under ``root``.
 
     One row per distinct (role, path, recorded sha256) with ``status``: ``ok`` (same
     bytes), ``changed`` (other bytes) or ``missing`` (no such file); ``n_models`` says
     how many models rely on that record. Each file is hashed once. Sorted by role
-    (model, train, auxiliary), then path.
+    (model, train, auxiliary, scores), then path. A table may come from someone else: a
+    path that leads outside ``root`` (``../..``, an absolute path) is a ``ValueError``,
+    checked for every path before any file is read. A table without the scores columns
+    (written before they existed) is verified without them.
     """
+    table = table.assign(**{c: None for c in OPTIONAL_TABLE_COLUMNS if c not in table.columns})
     _require_columns(table, tuple(c for _, p, s in _FILE_COLUMNS for c in (p, s)))
     root = Path(root)
-    cache: dict[str, str | None] = {}
-    rows = []
+    groups = []
     for role, path_column, sha_column in _FILE_COLUMNS:
         refs = pd.DataFrame({"path": table[path_column], "sha": table[sha_column], "model": table["model_path"]})
         grouped = refs.dropna(subset=["path"]).groupby(["path", "sha"], sort=True)["model"].nunique()
+        for path, _ in grouped.index:
+            inside_root(root, path, role)
+        groups.append((role, grouped))
+    cache: dict[str, str | None] = {}
+    rows = []
+    for role, grouped in groups:
         for (path, recorded), n_models in grouped.items():
             actual = _hash_or_none(root / path, cache)
             status = "missing" if actual is None else ("ok" if actual == recorded else "changed")
             rows.append({"role": role, "path": path, "status": status, "recorded_sha256": recorded,
                          "actual_sha256": actual, "n_models": int(n_models)})
     return pd.DataFrame(rows, columns=list(VERIFY_COLUMNS))
+
+
+def inside_root(root: str | os.PathLike, path: str, role: str = "file") -> Path:
+    """``root / path``, or a ``ValueError`` when ``path`` leads outside ``root``.
+
+    The check is on the normalised path (``..`` resolved, no symbolic link followed), so
+    a file that a DVC cache links into the repository still counts as inside it.
+    """
+    base = os.path.abspath(root)
+    full = os.path.abspath(os.path.join(base, path))
+    if os.path.commonpath([base, full]) != base:
+        raise ValueError(f"lineage table: {role} path {path!r} lies outside the root {root}; refusing to read it "
+                         "(a table from someone else may name any file)")
+    return Path(full)
 
 
 def _hash_or_none(path: Path, cache: dict[str, str | None]) -> str | None:

@@ -71,20 +71,37 @@ def test_write_csv_reads_back_the_same_floats(tmp_path):
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
 
 
-def test_named_loader_returns_names_in_order_and_dropped_text_columns(tmp_path):
-    frame = pd.DataFrame({"b": [1.0, 2.0, 3.0], "name": ["p", "q", "r"], "a": [4.0, 5.0, 6.0], "y": [0, 1, 0]})
+def test_every_column_but_y_is_a_feature_and_a_text_column_is_named(tmp_path):
+    frame = pd.DataFrame({"b": [1.0, 2.0, 3.0], "a": [4, 5, 6], "y": [0, 1, 0]})
     frame.to_csv(tmp_path / "t.csv", index=False)
     data = io.load_named_dataset(tmp_path / "t.csv")
-    assert data.columns == ["b", "a"] and data.dropped == ["name"]
+    assert data.columns == ["b", "a"] and data.dropped == []
     np.testing.assert_array_equal(data.X, [[1, 4], [2, 5], [3, 6]])
     np.testing.assert_array_equal(data.y, [0, 1, 0])
     assert io.load_dataset(tmp_path / "t.csv")[0].shape == (3, 2)  # the old interface is unchanged
+    assert io.read_table(tmp_path / "t.csv", role="train").dtypes == {"b": "float", "a": "integer"}
+    frame.assign(name=["p", "q", "r"]).to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(ValueError, match=r"text.csv: row 0 \(line 2\), column 'name': 'p' is not a number"):
+        io.load_named_dataset(tmp_path / "text.csv")
 
 
-def test_npz_has_no_names_and_stage_tables_report_no_metadata(tmp_path):
+def test_npz_has_positional_names_and_a_generated_table_sets_its_provenance_aside(tmp_path):
     np.savez(tmp_path / "t.npz", X=np.ones((3, 2)), y=np.zeros(3))
     assert io.load_named_dataset(tmp_path / "t.npz").columns is None
+    table = io.read_table(tmp_path / "t.npz", role="train")
+    assert table.positional and table.columns == ["x0", "x1"]
+    generated = io.features_frame(np.ones((3, 2)), {"generator": "local", "generator_params": "{}", "seed": 0,
+                                                    "source_dataset": "", "source_row": -1})
+    io.write_parquet(generated.rename(columns={"x0": "age", "x1": "bmi"}), tmp_path / "g.parquet")
+    table = io.read_table(tmp_path / "g.parquet", role="aux")
+    assert table.columns == ["age", "bmi"] and "seed" in table.provenance
+    io.write_parquet(pd.DataFrame({"age": [1.0], "seed": [3]}), tmp_path / "user.parquet")
+    assert io.read_table(tmp_path / "user.parquet", role="aux").columns == ["age", "seed"]  # a user's 'seed'
+
+
+def test_stage_tables_of_the_benchmark_keep_their_x_convention(tmp_path):
     table = io.features_frame(np.ones((3, 2)), {"kind": ["a", "b", "c"], "y": [0, 0, 1]})
+    assert io.feature_columns_of(table) == ["x0", "x1"]  # stages/ read their own tables this way
     io.write_parquet(table, tmp_path / "t.parquet")
-    data = io.load_named_dataset(tmp_path / "t.parquet")
-    assert data.columns == ["x0", "x1"] and data.dropped == []  # 'kind' is metadata by convention
+    with pytest.raises(ValueError, match=r"t.parquet: row 0, column 'kind'"):  # a user's file: 'kind' is a feature
+        io.read_table(tmp_path / "t.parquet", role="train")

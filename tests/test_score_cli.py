@@ -54,7 +54,7 @@ def test_csv_and_parquet_inputs_and_a_method_without_spread(files):
 
 
 @pytest.mark.parametrize("aux_name, expected", [("missing.csv", "missing.csv: file not found"),
-                                                ("wrong_width.csv", "has 3 features but")])
+                                                ("wrong_width.csv", "an .npz whose columns have only positions")])
 def test_bad_input_exits_2_naming_the_file_and_writes_nothing(files, aux_name, expected, capsys):
     _, root = files
     pd.DataFrame(np.ones((4, 3)), columns=["a", "b", "c"]).to_csv(root / "wrong_width.csv", index=False)
@@ -129,8 +129,8 @@ def test_reordered_columns_give_the_same_scores(small):
     assert score(root, root / "reordered.csv", root / "reordered.parquet") == 0
     expected = pd.read_parquet(root / "in_order.parquet")["score"]
     np.testing.assert_array_equal(pd.read_parquet(root / "reordered.parquet")["score"], expected)
-    np.savez(root / "aux.npz", X=aux.to_numpy())  # no names: matched by position
-    assert score(root, root / "aux.npz", root / "npz.parquet") == 0
+    np.savez(root / "aux.npz", X=aux.to_numpy())  # no names: matched by position when asked
+    assert score(root, root / "aux.npz", root / "npz.parquet", "--match-by-position") == 0
     np.testing.assert_array_equal(pd.read_parquet(root / "npz.parquet")["score"], expected)
 
 
@@ -143,13 +143,13 @@ def test_missing_and_extra_column_names_are_named(small, capsys):
     assert not (root / "never.parquet").exists()
 
 
-def test_dropped_non_numeric_columns_are_named(small, capsys):
+def test_a_text_column_is_a_feature_and_its_first_bad_cell_is_named(small, capsys):
     root, aux = small
     aux.assign(label="far", source="gen").to_csv(root / "aux.csv", index=False)
-    assert score(root, root / "aux.csv", root / "out.parquet") == 0
-    err = capsys.readouterr().err
-    assert "aux.csv: non-numeric column(s) ['label', 'source'] are not features" in err
-    assert len(pd.read_parquet(root / "out.parquet")) == len(aux)
+    assert score(root, root / "aux.csv", root / "out.parquet") == 2
+    err = one_error_line(capsys)
+    assert "aux.csv: row 0 (line 2), column 'label': 'far' is not a number" in err
+    assert not (root / "out.parquet").exists()
 
 
 @pytest.mark.parametrize("which", ["aux", "train"])

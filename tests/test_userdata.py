@@ -54,12 +54,22 @@ def test_columns_are_matched_by_name_whatever_their_order(tmp_path):
     assert data.X_aux["cam"].tolist() == [[2.0, 7.0]]
 
 
-def test_an_npz_set_is_matched_by_the_names_x0_to_xd(tmp_path):
+def test_an_npz_set_is_matched_by_the_names_x0_to_xd_and_refused_against_other_names(tmp_path):
     pd.DataFrame({"x0": [0.0, 1.0], "x1": [2.0, 3.0], "y": [0, 1]}).to_parquet(tmp_path / "train.parquet")
     np.savez(tmp_path / "aux.npz", X=np.array([[4.0, 5.0]]))
     train = load_user_table(tmp_path / "train.parquet", role="train")
     assert align_to(train, load_user_table(tmp_path / "aux.npz", role="aux")).tolist() == [[4.0, 5.0]]
     pd.DataFrame({"f0": [0.0], "f1": [1.0], "y": [0]}).to_parquet(tmp_path / "named.parquet")
     named = load_user_table(tmp_path / "named.parquet", role="train")
-    with pytest.raises(ValueError, match=r"missing \['f0', 'f1'\], extra \['x0', 'x1'\] \(renamed\?\)"):
+    with pytest.raises(ValueError, match=r"named.parquet: its named columns cannot be matched to .*aux.npz"):
         align_to(named, load_user_table(tmp_path / "aux.npz", role="aux"))
+    by_position = align_to(named, load_user_table(tmp_path / "aux.npz", role="aux"), match_by_position=True)
+    assert by_position.tolist() == [[4.0, 5.0]]
+
+
+def test_a_renamed_column_is_named_as_missing_and_extra(tmp_path):
+    pd.DataFrame({"a": [0.0, 1.0], "b": [2.0, 3.0], "y": [0, 1]}).to_parquet(tmp_path / "train.parquet")
+    pd.DataFrame({"a": [0.0], "B": [1.0]}).to_parquet(tmp_path / "aux.parquet")
+    with pytest.raises(ValueError, match=r"aux.parquet: .* missing \['b'\], extra \['B'\] \(renamed\?\)"):
+        align_to(load_user_table(tmp_path / "train.parquet", role="train"),
+                 load_user_table(tmp_path / "aux.parquet", role="aux"))

@@ -1,5 +1,6 @@
 """Checks every sub-command runs before its expensive work: the output path, the inputs'
-columns and magnitudes, the memory a result needs. Each raises a ``ValueError`` whose
+magnitudes, the memory a result needs (reading and matching the inputs is ``auxqual.io``'s
+``read_table`` / ``align_columns``, the path every door shares). Each raises a ``ValueError`` whose
 message names the option and the file, which ``auxqual.cli.main`` prints as one line
 with exit code 2.
 """
@@ -14,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from auxqual.io import Dataset
+from auxqual.io import Table, names_text
 
 MAX_ABS_VALUE = 1e150  # squares and squared distances of larger values overflow float64
-SHOWN_NAMES = 10       # column names listed in one message
 
 
 def check_output(out: Path, inputs: Mapping[str, Sequence[str | os.PathLike]],
@@ -72,36 +72,20 @@ def check_magnitude(X: np.ndarray, name: str, limit: float = MAX_ABS_VALUE) -> N
                          "rescale the data")
 
 
-def align_columns(train: Dataset, aux: Dataset, train_name: str, aux_name: str) -> np.ndarray:
-    """``aux.X`` with its columns in the training file's order.
-
-    When both files name their columns (.csv, .parquet), columns are matched by name, so a
-    reordered file gives the same result, and a missing or extra name is an error that
-    lists them. A file without names (.npz) is matched by position.
-    """
-    if train.columns is None or aux.columns is None:
-        if aux.X.shape[1] != train.X.shape[1]:
-            raise ValueError(f"{aux_name}: has {aux.X.shape[1]} features but {train_name} has {train.X.shape[1]}")
-        return aux.X
-    missing = [c for c in train.columns if c not in aux.columns]
-    extra = [c for c in aux.columns if c not in train.columns]
-    if missing or extra:
-        raise ValueError(f"{aux_name}: feature columns do not match {train_name} (matched by name): "
-                         f"missing {_names(missing)}, extra {_names(extra)}")
-    return aux.X[:, [aux.columns.index(c) for c in train.columns]]
+def note_provenance(table: Table) -> None:
+    """Say on stderr (one line) which provenance columns of a generated table are not features."""
+    if table.provenance:
+        print(f"auxqual: note: {table.path}: provenance column(s) {names_text(list(table.provenance))} of a "
+              "generated table are not features", file=sys.stderr)
 
 
-def _names(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:SHOWN_NAMES])
-    more = f", … ({len(names)} in all)" if len(names) > SHOWN_NAMES else ""
-    return f"[{shown}{more}]"
-
-
-def note_dropped(data: Dataset, name: str) -> None:
-    """Say on stderr (one line) which non-numeric columns of ``name`` are not used as features."""
-    if data.dropped:
-        print(f"auxqual: note: {name}: non-numeric column(s) {_names(data.dropped)} are not features; "
-              "left out", file=sys.stderr)
+def warn_if_tied(values: np.ndarray, what: str) -> None:
+    """Warn (one line on stderr, not an error) when every score is the same value: such an
+    output ranks nothing, and usually means the inputs' columns were mismatched."""
+    values = np.asarray(values)
+    if values.size > 1 and np.all(values == values.flat[0]):
+        print(f"auxqual: warning: {what}: all {values.size} scores are equal ({values.flat[0]:.6g}); they rank "
+              "nothing (check that the two files' columns match)", file=sys.stderr)
 
 
 def check_finite_scores(values: np.ndarray, what: str) -> None:

@@ -35,8 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "generate", help="make auxiliary anomalies with a generator and write them to Parquet or CSV",
         description=f"Make auxiliary anomalies and write them, with their provenance, to Parquet or CSV. "
-                    f"Non-numeric columns of --data are not features: they are left out and named on "
-                    f"stderr. Generators: {names}.",
+                    f"Every column of --data except 'y' is a feature (a cell that is not a number is an "
+                    f"error naming the file, row and column); the output keeps the feature columns' names, "
+                    f"so it can be scored against --data. Generators: {names}.",
         formatter_class=RawDescriptionDefaultsHelpFormatter)
     parser.add_argument("--generator", required=True, choices=GENERATOR_NAMES, metavar="NAME",
                         help=f"one of: {names}")
@@ -78,21 +79,41 @@ def run(args: argparse.Namespace) -> int:
     inputs, in a folder that can be written) and that ``--n`` rows fit in memory.
     """
     from auxqual import io
-    from auxqual.cli.checks import check_memory, check_output, note_dropped
+    from auxqual.cli.checks import check_memory, check_output, note_provenance
 
     out = Path(args.out)
     check_output(out, {"--data": [args.data], "--source": args.source}, tuple(WRITERS))
     params = parse_params(args.param)
-    data = io.load_named_dataset(args.data, require_labels=args.generator == BENCHMARK)
-    note_dropped(data, str(args.data))
+    data = io.read_table(args.data, role="labelled" if args.generator == BENCHMARK else "data")
+    note_provenance(data)
+    _check_no_clash(data)
     if args.n is not None and args.n > 0:
         check_memory(args.n, data.X.shape[1], "--n")
     if args.generator == BENCHMARK:
         frame = _benchmark(args, params, data.X, data.y)
     else:
         frame = _plain(args, params, data.X, data.y)
-    getattr(io, WRITERS[out.suffix.lower()])(frame, out)
+    getattr(io, WRITERS[out.suffix.lower()])(with_names(frame, data.columns), out)
     return 0
+
+
+def _check_no_clash(data) -> None:
+    """Refuse a feature named like a provenance column of the output (it would appear twice)."""
+    from auxqual.io import GENERATED_PROVENANCE, names_text
+
+    clash = [c for c in data.columns if c in GENERATED_PROVENANCE]
+    if clash:
+        raise ValueError(f"{data.path}: feature column(s) {names_text(clash)} have the name of a provenance "
+                         f"column of the generated table {names_text(list(GENERATED_PROVENANCE))}; rename them")
+
+
+def with_names(frame, columns: list[str]):
+    """The generator's table with its feature columns ``x0 … x{d-1}`` renamed to the training
+    table's names, so the generated set can be scored against the file it came from."""
+    from auxqual.io import feature_names
+
+    mapping = dict(zip(feature_names(len(columns)), columns))
+    return frame.rename(columns=mapping)
 
 
 def _plain(args: argparse.Namespace, params: dict[str, Any], X, y):

@@ -5,8 +5,10 @@ anomaly set made, and whether the files on disk still match their hashes.
     auxqual lineage --anomaly-set data/aux/digits/local.parquet   (or a sha256 prefix)
     auxqual lineage --verify
 
-``--verify`` prints a summary line and the files that changed or are missing
-(``--json``: every file record). Reads ``results/lineage.parquet`` (``--table``); when that file does not exist the
+``--verify`` re-hashes every model, training, auxiliary and scores file the table names and
+prints a summary line and the files that changed or are missing (``--json``: every file
+record); a path that leads outside ``--root`` (a crafted table) is refused before any file is
+read. Reads ``results/lineage.parquet`` (``--table``); when that file does not exist the
 sidecars under ``--models-dir`` are collected on the fly. Without a query it lists
 every model. Exit codes: 0 ok, 1 ``--verify`` found changed or missing files,
 2 bad input (unknown model, ambiguous hash prefix, unreadable table, ...).
@@ -43,7 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     query.add_argument("--anomaly-set", metavar="PATH_OR_HASH",
                        help="anomaly-set path, file, or sha256 prefix (>= 6 hex): list the models it trained")
     query.add_argument("--verify", action="store_true",
-                       help="re-hash every model, training and anomaly-set file; exit 1 on drift")
+                       help="re-hash every model, training, anomaly-set and scores file (paths must lie inside "
+                            "--root); exit 1 on drift")
     parser.add_argument("--table", default="results/lineage.parquet", help="lineage table (default: %(default)s)")
     parser.add_argument("--models-dir", default="models",
                         help="sidecars to collect when --table does not exist (default: %(default)s)")
@@ -90,7 +93,8 @@ def load_table(table_path: Path, models_dir: Path) -> pd.DataFrame:
             raise ValueError(f"{table_path}: cannot read the lineage table ({error})") from error
         if "git_rev" in table.columns and "code_sha256" not in table.columns:  # written before code_sha256
             table = table.drop(columns="git_rev").assign(code_sha256=None)
-        missing = [c for c in lineage.TABLE_COLUMNS if c not in table.columns]
+        missing = [c for c in lineage.TABLE_COLUMNS if c not in table.columns
+                   and c not in lineage.OPTIONAL_TABLE_COLUMNS]
         if missing:
             raise ValueError(f"{table_path}: not a lineage table (missing columns {missing})")
         return table

@@ -12,7 +12,7 @@ from auxqual.cli.help import SCORE_NAMES, DefaultsHelpFormatter
 if TYPE_CHECKING:  # imported where they are used, so that `auxqual --help` needs none of them
     import numpy as np
 
-    from auxqual.io import Dataset
+    from auxqual.io import Table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +23,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=("Fit a quality score on a training set (normals + labelled anomalies, label "
                      "column/array 'y': 1 = anomaly, 0 = normal) and score every row of an auxiliary "
                      "anomaly file. Files: .npz (arrays X, y), .csv or .parquet (feature columns, "
-                     "plus 'y' in the training file). Columns of two named files (.csv, .parquet) are "
-                     "matched by name (a missing or extra name is an error); .npz columns by position. "
-                     "Non-numeric columns are not features: they are left out and named on stderr. "
-                     "Values with |x| > 1e150 and NaN/inf scores are errors (exit 2); --out may not be "
-                     f"an input. Methods: {names}."),
+                     "plus 'y' in the training file). Every column except 'y' is a feature, whatever its "
+                     "name (the provenance columns of a table made by `auxqual generate` are set aside and "
+                     "named on stderr); a cell that is not a number, NaN or inf is an error naming the "
+                     "file, row and column. Columns are matched by name (a missing or extra name is an "
+                     "error); an .npz, whose columns have only positions (x0 ...), is not matched against "
+                     "other names unless --match-by-position is given. Values with |x| > 1e150 and NaN/inf "
+                     "scores are errors (exit 2); all-equal scores are a warning; --out may not be an "
+                     f"input. Methods: {names}."),
         formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="training data with labels")
     parser.add_argument("--aux", required=True, type=Path, help="auxiliary anomalies (labels ignored)")
@@ -39,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="extra method parameter, repeatable (e.g. n_subsets=50)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--match-by-position", action="store_true",
+                        help="match --aux's columns to --train's by position, not by name")
     parser.set_defaults(func=run)
 
 
@@ -50,19 +55,25 @@ def run(args: argparse.Namespace) -> int:
     """
     import pandas as pd
 
-    from auxqual.cli.checks import align_columns, check_magnitude, check_output, note_dropped
-    from auxqual.io import load_named_dataset, write_parquet
+    from auxqual.cli.checks import (
+        check_magnitude,
+        check_output,
+        note_provenance,
+        warn_if_tied,
+    )
+    from auxqual.io import align_columns, read_table, write_parquet
     from auxqual.quality import make_scorer
 
     check_output(args.out, {"--train": [args.train], "--aux": [args.aux]}, (".parquet",))
     scorer = make_scorer(args.method, **_method_params(args))
-    train = load_named_dataset(args.train)
-    aux = load_named_dataset(args.aux, require_labels=False)
-    for data, path in ((train, args.train), (aux, args.aux)):
-        note_dropped(data, str(path))
-        check_magnitude(data.X, str(path))
-    X_aux = align_columns(train, aux, str(args.train), str(args.aux))
+    train = read_table(args.train, role="train")
+    aux = read_table(args.aux, role="aux")
+    X_aux = align_columns(train, aux, match_by_position=args.match_by_position)
+    for table in (train, aux):
+        note_provenance(table)
+        check_magnitude(table.X, table.path)
     score, std = _fit_and_score(args, scorer, train, X_aux)
+    warn_if_tied(score, f"--method {args.method} on {args.aux}")
     frame = pd.DataFrame({"row": range(X_aux.shape[0]), "score": score})
     if std is not None:
         frame["score_std"] = std
@@ -71,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_and_score(args: argparse.Namespace, scorer: object, train: Dataset, X_aux: np.ndarray):
+def _fit_and_score(args: argparse.Namespace, scorer: object, train: Table, X_aux: np.ndarray):
     """``(score, std)`` of ``scorer`` fitted on ``train``; a parameter of the wrong type that
     only the fit finds, and NaN or infinite scores, are ``ValueError``s."""
     from auxqual.cli.checks import check_finite_scores

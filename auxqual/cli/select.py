@@ -60,6 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="share of the training normals (and labelled anomalies) held out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the candidates and ties")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    parser.add_argument("--match-by-position", action="store_true",
+                        help="match --aux's and --test's columns to --train's by position, not by name")
     parser.set_defaults(func=run)
     return parser
 
@@ -70,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from auxqual.candidates import fit_candidates
-    from auxqual.cli.checks import align_columns, check_output
-    from auxqual.io import write_parquet
+    from auxqual.cli.checks import check_output
+    from auxqual.io import align_columns, write_parquet
     from auxqual.selection import holdout_split, select_model, validation_weights
 
     inputs = {"--train": [args.train], "--aux": [args.aux], "--scores": [args.scores],
@@ -81,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     train, X_aux, test = _load_inputs(args)
     X_train, y_train = train.X, train.y
     scores = read_scores(args.scores, X_aux.shape[0], args.column, aux=args.aux)
-    X_test, y_test = (None, None) if test is None else (align_columns(train, test, str(args.train), str(args.test)),
-                                                         test.y)
+    X_test, y_test = (None, None) if test is None else (
+        align_columns(train, test, match_by_position=args.match_by_position), test.y)
     try:
         fit, held = holdout_split(y_train, args.validation_fraction, random_state=args.seed)
     except ValueError as error:
@@ -120,37 +122,39 @@ def _weightings(scores: pd.DataFrame, X_aux: np.ndarray, X_labelled: np.ndarray,
 
 
 def _load_inputs(args: argparse.Namespace):
-    """``(train, X_aux, test)`` under ``auxqual score``'s rules: columns of named files matched
-    by name (.npz by position), non-numeric columns left out and named, huge values refused."""
-    from auxqual.cli.checks import align_columns, check_magnitude, note_dropped
-    from auxqual.io import load_named_dataset
+    """``(train, X_aux, test)`` under ``auxqual score``'s rules (``auxqual.io.read_table``):
+    every column but ``y`` a feature, columns matched by name, huge values refused."""
+    from auxqual.cli.checks import check_magnitude, note_provenance
+    from auxqual.io import align_columns, read_table
 
-    train = load_named_dataset(args.train)
-    aux = load_named_dataset(args.aux, require_labels=False)
-    test = None if args.test is None else load_named_dataset(args.test)
-    for data, path in ((train, args.train), (aux, args.aux), (test, args.test)):
-        if data is not None:
-            note_dropped(data, str(path))
-            check_magnitude(data.X, str(path))
-    return train, align_columns(train, aux, str(args.train), str(args.aux)), test
+    train = read_table(args.train, role="train")
+    aux = read_table(args.aux, role="aux")
+    test = None if args.test is None else read_table(args.test, role="labelled")
+    X_aux = align_columns(train, aux, match_by_position=args.match_by_position)
+    for table in (train, aux, test):
+        if table is not None:
+            note_provenance(table)
+            check_magnitude(table.X, table.path)
+    return train, X_aux, test
 
 
 def read_scores(path: Path, n_rows: int, columns: list[str], *, aux: Path | None = None) -> pd.DataFrame:
     """The quality-score columns of ``path`` (``.parquet`` or ``.csv``), one row per auxiliary
     row: ``columns`` when given, else every numeric column that is neither a feature
     (``x0 …``), a key (``row``, ``aux_id``, ...) nor a spread (``*_std``). A ``row`` column,
-    when present, must number the rows 0 … n-1 and orders them."""
+    when present, must number the rows 0 … n-1 and orders them. A NaN or infinite score is
+    an error naming the row and column (it would otherwise become weight 0)."""
     import numpy as np
     import pandas as pd
 
-    from auxqual.io import LABEL_COLUMN, _read_table
+    from auxqual.io import LABEL_COLUMN, read_frame
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--scores {path}: file not found")
     if path.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--scores {path}: expected a .parquet or .csv file")
-    frame = _read_table(path)
+    frame = read_frame(path)
     if "row" in frame.columns:
         rows = frame["row"].to_numpy()
         if sorted(rows.tolist()) != list(range(len(frame))):
@@ -171,7 +175,12 @@ def read_scores(path: Path, n_rows: int, columns: list[str], *, aux: Path | None
     bad = [c for c in chosen if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise ValueError(f"--scores {path}: non-numeric score column(s) {bad}")
-    return frame[chosen].astype(np.float64)
+    values = frame[chosen].astype(np.float64)
+    rows, cols = np.nonzero(~np.isfinite(values.to_numpy()))
+    if rows.size:
+        raise ValueError(f"--scores {path}: row {int(rows[0])}, column {chosen[cols[0]]!r}: NaN or infinite score "
+                         f"({rows.size} in all); a missing score is not weight 0: fill or drop those rows")
+    return values
 
 
 def load_candidates(path: Path) -> list[Any]:

@@ -21,7 +21,8 @@ and does not depend on every detector module being present.
 
 Files: a ``TorchClassifier`` is saved as ``.pt`` (``torch.save`` of config and
 ``state_dict``; loaded on CPU with ``weights_only=True``), every other detector as
-``.joblib``. ``.joblib`` is a pickle: load only files you (or your pipeline) wrote.
+``.joblib``. ``.joblib`` is a pickle, so ``load_detector`` unpickles one only when the
+sha256 in its lineage sidecar matches the file (or when told ``trusted=True``).
 """
 
 from __future__ import annotations
@@ -115,9 +116,17 @@ def save_detector(detector: Any, path: str | os.PathLike) -> Path:
     return target
 
 
-def load_detector(path: str | os.PathLike) -> Any:
-    """Load a detector written by :func:`save_detector` (``.pt`` onto the device kind
-    it was trained on when present, else the CPU)."""
+def load_detector(path: str | os.PathLike, *, trusted: bool = False) -> Any:
+    """Load a detector written by ``save_detector`` (``.pt`` onto the device kind
+    it was trained on when present, else the CPU).
+
+    A ``.joblib`` file is a pickle: loading it runs whatever code it holds. So it is
+    loaded only when its lineage sidecar (``<model>.lineage.json``, written by the
+    stage that trained it) records the file's sha256 and the bytes still match;
+    a missing sidecar or another hash is a one-line ``ValueError`` and nothing is
+    unpickled. ``trusted=True`` skips the check, for a file you made yourself.
+    A ``.pt`` file is read with ``weights_only=True`` and needs no sidecar.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: model file not found")
@@ -127,8 +136,26 @@ def load_detector(path: str | os.PathLike) -> Any:
 
         return TorchClassifier.load(path)
     if suffix == JOBLIB_SUFFIX:
+        if not trusted:
+            _check_against_sidecar(path)
         try:
             return joblib.load(path)
         except Exception as error:  # pickle raises many types for a bad file
             raise ValueError(f"{path}: cannot read as a .joblib detector ({error})") from error
     raise ValueError(f"{path}: unknown model file type {suffix!r}; expected {TORCH_SUFFIX} or {JOBLIB_SUFFIX}")
+
+
+def _check_against_sidecar(path: Path) -> None:
+    """Refuse a ``.joblib`` model whose bytes its lineage sidecar does not vouch for."""
+    from auxqual import lineage
+
+    sidecar = lineage.sidecar_path(path)
+    if not sidecar.is_file():
+        raise ValueError(f"{path}: no lineage sidecar {sidecar.name}; a .joblib model is a pickle that runs code "
+                         "when loaded, so it is loaded only when its sidecar's sha256 matches (trusted=True, or "
+                         "--trust, for a file you made yourself)")
+    recorded = lineage.read_sidecar(sidecar).model_sha256
+    actual = lineage.sha256_file(path)
+    if recorded != actual:
+        raise ValueError(f"{path}: sha256 {actual[:12]}… does not match its lineage sidecar ({str(recorded)[:12]}…); "
+                         "the file changed after it was recorded, refusing to unpickle it")

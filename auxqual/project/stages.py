@@ -37,6 +37,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,21 @@ import pandas as pd
 
 from auxqual import lineage
 from auxqual.io import write_json, write_parquet
-from auxqual.project.layout import (CANDIDATE_DIR, EVALUATION, GATE_RECORD, GENERATED_DIR, LINEAGE_TABLE, MODEL_STEM,
-                                    PRODUCTION_DIR, SCHEMA_RECORD, SCORES_DIR, SCORING_RECORD, SELECTION)
+from auxqual.project.layout import (
+    CANDIDATE_DIR,
+    EVALUATION,
+    GATE_RECORD,
+    GENERATED_DIR,
+    LINEAGE_TABLE,
+    MODEL_STEM,
+    PRODUCTION_DIR,
+    SCHEMA_RECORD,
+    SCORES_DIR,
+    SCORING_RECORD,
+    SELECTION,
+)
 from auxqual.project.params import ProjectParams, load_project_params
-from auxqual.userdata import (ProjectData, align_to, check_schema_unchanged, describe, load_project_data,
-                              load_user_table)
+from auxqual.userdata import ProjectData, align_to, check_schema_unchanged, describe, load_project_data, load_user_table
 
 SELECTION_SCHEMA = "auxqual.selection/1"
 
@@ -314,11 +325,11 @@ def train(params: ProjectParams) -> None:
 
 def _lineage_record(context: _Context, candidate: Any, rows: np.ndarray, final: Path) -> lineage.LineageRecord:
     params = context.params
+    fit_rows = context.split.fit_rows
+    fit_rows_sha256 = lineage.sha256_rows(context.data.train.X[fit_rows], ids=fit_rows)
     inputs: list[dict[str, Any]] = [{"role": "train", "path": params.inputs.train,
                                      "sha256": lineage.sha256_file(params.inputs.train),
-                                     "n_rows": context.data.train.n_rows,
-                                     "fit_rows_sha256": lineage.sha256_rows(context.data.train.X[context.split.fit_rows],
-                                                                            ids=context.split.fit_rows)}]
+                                     "n_rows": context.data.train.n_rows, "fit_rows_sha256": fit_rows_sha256}]
     if params.inputs.validation:
         inputs.append({"role": "validation", "path": params.inputs.validation,
                        "sha256": lineage.sha256_file(params.inputs.validation)})
@@ -330,8 +341,10 @@ def _lineage_record(context: _Context, candidate: Any, rows: np.ndarray, final: 
                  "generator": name if name in params.generate.generators else "file",
                  "n_set_rows": int(context.sets[name].shape[0])}
         if used:
+            scores = SCORES_DIR / f"{name}.parquet"  # the scores that chose the rows: `lineage --verify` re-hashes it
             entry.update(score=candidate.score, q=candidate.q, n_rows=int(rows.size),
-                         selected_rows_sha256=lineage.sha256_rows(context.sets[name][rows], ids=rows))
+                         selected_rows_sha256=lineage.sha256_rows(context.sets[name][rows], ids=rows),
+                         scores_path=scores.as_posix(), scores_sha256=lineage.sha256_file(scores))
         inputs.append(entry)
     snapshot = lineage.code_sha256([i["path"] for i in inputs], root=".")
     return lineage.LineageRecord(
@@ -445,12 +458,12 @@ def _last_good_run(root: Path) -> dict[str, Any] | None:
 
 def gate(params: ProjectParams) -> None:
     """Compare this run with the last good run, promote unless it fails, record the run."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from auxqual.gate import FAIL, PASS, compare, rules_from_params, verdict
     from auxqual.project.runs import make_run_id, write_record
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     current = run_metrics(params)
     last = _last_good_run(Path("."))
     if last is None:
