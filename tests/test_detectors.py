@@ -113,7 +113,7 @@ def test_bad_input_errors(name, data):
         make_detector(name).fit(X, np.where(y == 1, 2, 0))
     with pytest.raises(ValueError):  # sklearn's NotFittedError is a ValueError
         make_detector(name).decision_function(X)
-    with pytest.raises(ValueError, match="expected 10"):
+    with pytest.raises(ValueError, match="expecting 10 features"):
         fitted(name, data).decision_function(X[:, :4])
 
 

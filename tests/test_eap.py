@@ -228,7 +228,7 @@ def test_subsets_with_few_normals_use_k_star_n_minus_one_or_no_evidence():
 @pytest.mark.parametrize("mutate, message", [
     (lambda X, y, A: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y, A), "X_train: 1 NaN"),
     (lambda X, y, A: (X, np.where(np.arange(y.size) == 0, 2, y), A), "labels must be 0"),
-    (lambda X, y, A: (X[:, :2], y, A), "X_aux: has 3 features, expected 2"),
+    (lambda X, y, A: (X[:, :2], y, A), "X_aux: X has 3 features, but EAP is expecting 2 features as input"),
     (lambda X, y, A: (X, y, np.vstack([A, [[np.inf, 0, 0]]])), "X_aux: 1 NaN or inf"),
 ])
 def test_bad_input_raises_a_value_error_naming_the_culprit(mutate, message):

@@ -89,7 +89,7 @@ def test_ssdo_validates_input():
         SSDO().decision_function(X)
     with pytest.raises(ValueError, match="more than k=5"):
         SSDO().fit(X[:5], y[:5])
-    with pytest.raises(ValueError, match="has 2 features, expected 6"):
+    with pytest.raises(ValueError, match="X has 2 features, but SSDO is expecting 6 features"):
         SSDO().fit(X, y).decision_function(X[:, :2])
 
 

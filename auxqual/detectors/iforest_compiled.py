@@ -166,8 +166,12 @@ def fit_forest(X: np.ndarray, n_estimators: int = 100, max_samples: int | float 
 
 
 def score_samples(forest: CompiledForest, X: np.ndarray) -> np.ndarray:
-    """``IsolationForest.score_samples(X)``: minus the anomaly score (lower = more abnormal)."""
+    """``IsolationForest.score_samples(X)``: minus the anomaly score (lower = more abnormal).
+
+    ``X`` must have the forest's width: the compiled walk does not check its indices.
+    """
     X32 = np.ascontiguousarray(X, dtype=np.float32)
+    _check_width(forest, X32)
     depths = _path_lengths(X32, forest.children, forest.walk_feature, forest.threshold, forest.value,
                            forest.tree_depth)
     return _scores_from_depths(depths, forest)
@@ -180,12 +184,20 @@ def score_samples_torch(forest: CompiledForest, X: torch.Tensor | np.ndarray,
     device = torch.device(device)
     X = torch.as_tensor(np.asarray(X, dtype=np.float32) if isinstance(X, np.ndarray) else X)
     X = X.to(device=device, dtype=torch.float32).contiguous()
+    _check_width(forest, X)
     depths = torch.empty(X.shape[0], dtype=torch.float64, device=device)
     tables = _torch_tables(forest, device)
     for start in range(0, X.shape[0], TORCH_ROWS_PER_CHUNK):
         stop = min(start + TORCH_ROWS_PER_CHUNK, X.shape[0])
         depths[start:stop] = _torch_path_lengths(X[start:stop], tables, forest.max_depth)
     return _scores_from_depths(depths.cpu().numpy(), forest)
+
+
+def _check_width(forest: CompiledForest, X: np.ndarray | torch.Tensor) -> None:
+    """A ``ValueError`` unless ``X`` is 2-D with the forest's number of features."""
+    if X.ndim != 2 or X.shape[1] != forest.n_features:
+        raise ValueError(f"X has {tuple(X.shape)[-1] if X.ndim else 0} features, but the compiled forest "
+                         f"is expecting {forest.n_features} features as input")
 
 
 def compile_kernels() -> None:

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import config_context
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 
 from auxqual.detectors import iforest_compiled
+from auxqual.detectors._validation import CheckedInputMixin
 from auxqual.device import pick_device
-from auxqual.io import check_features
 
 COMPILED = "compiled"
 SKLEARN = "scikit-learn"
 
 
-class IsolationForestPrior:
+class IsolationForestPrior(CheckedInputMixin, BaseEstimator):
     """Unsupervised anomaly prior in [0, 1] (PyOD ``IForest`` + linear ``predict_proba``).
 
     Parameters
@@ -43,7 +44,9 @@ class IsolationForestPrior:
         loops; a GPU (``"cuda"``), tensor operations. The trees are grown on CPU
         either way, and the scores are the same bits.
 
-    Fitted attributes: ``forest_`` (a :class:`~auxqual.detectors.iforest_compiled.CompiledForest`
+    Fitted attributes: ``n_features_in_`` (and ``feature_names_in_`` when fitted on a
+    DataFrame: scoring checks both, so another width raises a ``ValueError`` instead of
+    reading past the end of a row), ``forest_`` (a :class:`~auxqual.detectors.iforest_compiled.CompiledForest`
     or scikit-learn's ``IsolationForest``), ``backend_`` (``"compiled"`` or
     ``"scikit-learn"``) and ``fallback_reason_`` (why scikit-learn ran, else ``None``).
     """
@@ -61,20 +64,20 @@ class IsolationForestPrior:
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "IsolationForestPrior":
         """Fit the forest on ``X`` (labels are ignored) and the min-max scaling."""
-        X = check_features(X, name="X")
+        X_checked = self._start_fit(X, name="X")
         self.fallback_reason_ = iforest_compiled.unsupported_reason(
             X.shape[0], self.max_samples, self.max_features, self.bootstrap, self.n_estimators)
         self.backend_ = SKLEARN if self.fallback_reason_ else COMPILED
         if self.backend_ == COMPILED:
-            self.forest_ = iforest_compiled.fit_forest(X, self.n_estimators, self.max_samples, self.random_state)
+            self.forest_ = iforest_compiled.fit_forest(X_checked, self.n_estimators, self.max_samples, self.random_state)
         else:
             with config_context(assume_finite=True):  # checked once above, not once per tree
                 self.forest_ = IsolationForest(
                     n_estimators=self.n_estimators, max_samples=self.max_samples, contamination="auto",
                     max_features=self.max_features, bootstrap=self.bootstrap, n_jobs=1,
                     random_state=self.random_state,
-                ).fit(X)
-        raw_train = self._raw_scores(X)
+                ).fit(X_checked)
+        raw_train = self._raw_scores(X_checked)
         self.offset_ = np.percentile(raw_train, 100.0 * self.contamination)
         self.decision_scores_ = self._invert(raw_train)
         data_min = self.decision_scores_.min()
@@ -82,11 +85,12 @@ class IsolationForestPrior:
         self.scale_ = 1.0 / (data_range if data_range != 0.0 else 1.0)
         self.min_ = 0.0 - data_min * self.scale_
         self.train_prior_ = self._to_probability(self.decision_scores_)
+        self._end_fit(X, X_checked)
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Raw anomaly scores (higher = more anomalous), as PyOD's ``IForest``."""
-        X = check_features(X, name="X")
+        X = self._checked_input(X, name="X")
         return self._invert(self._raw_scores(X))
 
     def prior(self, X: np.ndarray) -> np.ndarray:

@@ -33,13 +33,13 @@ from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from auxqual.io import check_features, check_labels
+from auxqual.detectors._validation import CheckedInputMixin
+from auxqual.io import check_labels
 
 
-class PyODStackClassifier(BaseEstimator):
+class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
     """KNN + IForest scores (fitted on normals) stacked under a logistic regression.
 
     Parameters
@@ -75,12 +75,11 @@ class PyODStackClassifier(BaseEstimator):
             return self._fit(X, y)
 
     def _fit(self, X: Any, y: Any) -> PyODStackClassifier:
-        X = check_features(X, name="PyODStackClassifier.fit X")
+        X_input, X = X, self._start_fit(X, name="PyODStackClassifier.fit X")
         y = check_labels(y, name="PyODStackClassifier.fit y", n_rows=X.shape[0])
         n_normal = int((y == 0).sum())
         if n_normal < 2:
             raise ValueError(f"PyODStackClassifier.fit y: {n_normal} normal row(s) (label 0); need at least 2")
-        self.n_features_in_ = X.shape[1]
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
@@ -94,6 +93,7 @@ class PyODStackClassifier(BaseEstimator):
         if self.one_class_:  # training normals: leave-self-out scores, as in fit
             train_scores = self._one_class_scores(raw)
             self.train_score_range_ = (float(train_scores.min()), float(train_scores.max()))
+        self._end_fit(X_input, X)
         return self
 
     def _fit_detectors(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -130,8 +130,7 @@ class PyODStackClassifier(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores, higher = more anomalous: the classifier's logit, or in
         one-class mode the mean standardised log-score of KNN and IForest."""
-        check_is_fitted(self, "knn_")
-        X = check_features(X, name="PyODStackClassifier.decision_function X", n_features=self.n_features_in_)
+        X = self._checked_input(X, name="PyODStackClassifier.decision_function X")
         Z = (X - self.mean_) / self.scale_
         with threadpool_limits(self.num_threads):
             raw = self._log_scores(self._detector_scores(Z))

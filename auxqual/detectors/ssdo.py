@@ -24,18 +24,19 @@ import math
 import numpy as np
 import torch
 from scipy.stats import hmean
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
+from auxqual.detectors._validation import CheckedInputMixin
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.device import pick_device
 from auxqual.distances import as_tensor, distance_blocks
-from auxqual.io import check_features, check_labels
+from auxqual.io import check_labels
 
 ETA_FLOOR = 1e-10  # anomatools' Config.tolerance
 LOG_HALF = math.log(0.5)
 
 
-class SSDO:
+class SSDO(CheckedInputMixin, BaseEstimator):
     """Semi-Supervised Detection of Outliers with an isolation-forest prior.
 
     Parameters
@@ -80,12 +81,11 @@ class SSDO:
         ``y``: 1 = labelled anomaly, 0 = labelled normal (every row is labelled,
         as in EAP). ``y=None`` means no labels: the detector is its prior.
         """
-        X = check_features(X, name="X")
+        X_input, X = X, self._start_fit(X, name="X")
         if y is not None:
             y = check_labels(y, name="y", n_rows=X.shape[0])
         if X.shape[0] <= self.k:
             raise ValueError(f"SSDO needs more than k={self.k} training rows, got {X.shape[0]}")
-        self.n_features_in_ = X.shape[1]
         self.device_ = pick_device(self.device)
         # a copy: fitting the object passed in would change every other SSDO sharing it
         self.prior_ = (clone(self.prior, safe=False) if self.prior is not None
@@ -102,6 +102,7 @@ class SSDO:
         self.contamination_ = (self.contamination if self.contamination is not None
                                else anomalies / X.shape[0])
         self.threshold_ = float(np.percentile(self.decision_scores_, squash_percentile(self.contamination_)))
+        self._end_fit(X_input, X)
         return self
 
     def _bandwidth(self, X: torch.Tensor) -> float:
@@ -169,9 +170,7 @@ class SSDO:
         self.__dict__.update(state)
 
     def _check_fitted_input(self, X: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "threshold_"):
-            raise ValueError("SSDO is not fitted: call fit(X, y) first")
-        return check_features(X, name="X", n_features=self.n_features_in_)
+        return self._checked_input(X, name="X")
 
 
 def harmonic_bandwidth(kth_distances: np.ndarray) -> float:

@@ -35,8 +35,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from auxqual.detectors._validation import CheckedInputMixin
 from auxqual.device import pick_device
-from auxqual.io import atomic_path, check_features, check_labels
+from auxqual.io import atomic_path, check_labels
 
 FORMAT = "auxqual.TorchClassifier/1"
 
@@ -55,7 +56,7 @@ def _torch_threads(num_threads: int | None, device: torch.device) -> Iterator[No
             torch.set_num_threads(previous)
 
 
-class TorchClassifier(BaseEstimator):
+class TorchClassifier(CheckedInputMixin, BaseEstimator):
     """MLP classifier of normal (0) vs anomaly (1) with PyOD's detector interface.
 
     Parameters
@@ -100,7 +101,7 @@ class TorchClassifier(BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any) -> TorchClassifier:
         """Fit on features ``X`` and labels ``y`` (1 = anomaly, 0 = normal)."""
-        X = check_features(X, name="TorchClassifier.fit X")
+        X_input, X = X, self._start_fit(X, name="TorchClassifier.fit X")
         y = check_labels(y, name="TorchClassifier.fit y", n_rows=X.shape[0])
         self._check_params()
         n_anomalies = int(y.sum())
@@ -108,21 +109,21 @@ class TorchClassifier(BaseEstimator):
             raise ValueError(f"TorchClassifier.fit y: all {n_anomalies} rows are anomalies; "
                              "need at least one normal row (label 0)")
         self.device_ = pick_device(self.device)
-        self.n_features_in_ = X.shape[1]
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
         self.one_class_ = n_anomalies == 0
-        self.model_ = self._build_model()
+        self.model_ = self._build_model(X.shape[1])
         self.train_score_range_ = None
         if self.one_class_:
             self.center_ = self._standardise(X[y == 0]).mean(axis=0)
             self.loss_curve_ = []
-            train_scores = self.decision_function(X)
+            train_scores = self._decision(X)
             self.train_score_range_ = (float(train_scores.min()), float(train_scores.max()))
         else:
             with _torch_threads(self.num_threads, self.device_):
                 self.loss_curve_ = self._train(self._standardise(X), y)
+        self._end_fit(X_input, X)
         return self
 
     def _check_params(self) -> None:
@@ -138,9 +139,9 @@ class TorchClassifier(BaseEstimator):
             raise ValueError(f"TorchClassifier: class_weight={self.class_weight!r}; "
                              "expected 'balanced', None or a dict {0: w0, 1: w1}")
 
-    def _build_model(self) -> nn.Module:
+    def _build_model(self, n_features: int) -> nn.Module:
         """The MLP, initialised under ``random_state`` without touching the global RNG."""
-        sizes = [self.n_features_in_, *(int(h) for h in self.hidden)]
+        sizes = [n_features, *(int(h) for h in self.hidden)]
         layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
@@ -196,8 +197,9 @@ class TorchClassifier(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores, higher = more anomalous: the logit of P(anomaly), or in
         one-class mode the standardised distance from the normals' mean."""
-        check_is_fitted(self, "model_")
-        X = check_features(X, name="TorchClassifier.decision_function X", n_features=self.n_features_in_)
+        return self._decision(self._checked_input(X, name="TorchClassifier.decision_function X"))
+
+    def _decision(self, X: np.ndarray) -> np.ndarray:
         Z = self._standardise(X)
         if self.one_class_:
             return np.linalg.norm(Z - self.center_, axis=1)
@@ -237,6 +239,8 @@ class TorchClassifier(BaseEstimator):
                 "trained_on": self.device_.type,
             },
         }
+        if hasattr(self, "feature_names_in_"):  # only then: files of array fits stay as they were
+            payload["fitted"]["feature_names_in"] = [str(c) for c in self.feature_names_in_]
         path = Path(path)
         # a file handle, not the path: torch names the archive's records after a path
         # (here a random temporary name), which would make the bytes differ run to run
@@ -271,6 +275,8 @@ class TorchClassifier(BaseEstimator):
         fitted = payload["fitted"]
         self.device_ = pick_device(self.device)
         self.n_features_in_ = fitted["n_features_in"]
+        if fitted.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
         self.mean_ = fitted["mean"].numpy()
         self.scale_ = fitted["scale"].numpy()
         self.one_class_ = fitted["one_class"]
@@ -279,6 +285,6 @@ class TorchClassifier(BaseEstimator):
         score_range = fitted["train_score_range"]
         self.train_score_range_ = None if score_range is None else tuple(score_range)
         self.loss_curve_ = list(fitted["loss_curve"])
-        self.model_ = self._build_model()
+        self.model_ = self._build_model(self.n_features_in_)
         self.model_.load_state_dict(payload["state_dict"])
         self.model_.eval()

@@ -21,24 +21,31 @@ from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO
 from auxqual.device import pick_device
 from auxqual.distances import as_tensor
-from auxqual.io import check_features, check_labels
+from auxqual.quality._base import QualityScorer
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
 
 
-class _FittedOnTraining:
-    """Shared validation: ``fit(X, y)`` on the training set, ``score_samples(X_aux)``."""
+class _FittedOnTraining(QualityScorer):
+    """Shared validation: ``fit(X, y)`` on the training set, ``score_samples(X_aux)``.
 
-    def _validate_fit(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X = check_features(X, name="X_train")
-        y = check_labels(y, name="y_train", n_rows=X.shape[0])
-        self.n_features_in_ = X.shape[1]
+    ``fit`` runs :meth:`_fit_arrays` between the checks; the estimator counts as fitted
+    (``n_features_in_``) only once it returned, so a fit that failed half-way leaves it
+    unfitted (``NotFittedError``), not half-fitted.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "_FittedOnTraining":
+        """Fit on the training set (``y``: 1 = labelled anomaly, 0 = normal)."""
+        X_input, (X, y) = X, self._fit_input(X, y)
         self.device_ = pick_device(getattr(self, "device", None))
-        return X, y
+        self._fit_arrays(X, y)
+        self._end_fit(X_input, X)
+        return self
+
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _validate_score(self, X: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "n_features_in_"):
-            raise ValueError(f"{type(self).__name__} is not fitted: call fit(X_train, y_train) first")
-        return check_features(X, name="X_aux", n_features=self.n_features_in_)
+        return self._score_input(X)
 
 
 class RarityScore(_FittedOnTraining):
@@ -48,12 +55,10 @@ class RarityScore(_FittedOnTraining):
         self.k = k
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "RarityScore":
-        X, y = self._validate_fit(X, y)
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         if not 1 <= self.k < X.shape[0]:
             raise ValueError(f"k={self.k} must lie in [1, {X.shape[0] - 1}] for {X.shape[0]} training rows")
         self.cover_ = BallCover.fit(as_tensor(X, self.device_), self.k)
-        return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = self._validate_score(X)
@@ -68,8 +73,7 @@ class DensityScore(_FittedOnTraining):
         self.confidence = confidence
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "DensityScore":
-        X, y = self._validate_fit(X, y)
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         n_normals = int((y == 0).sum())
         if n_normals < self.k0 + 2:
             raise ValueError(f"density needs at least k0 + 2 = {self.k0 + 2} normals, got {n_normals}")
@@ -78,7 +82,6 @@ class DensityScore(_FittedOnTraining):
         self.k_star_ = k_star(ranks, n_normals, self.k0, self.confidence)
         self.cover_ = BallCover.fit(normals, self.k_star_)
         self.n_normals_ = n_normals
-        return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = self._validate_score(X)
@@ -95,11 +98,9 @@ class ProbabilityScore(_FittedOnTraining):
         self.prior_random_state = prior_random_state
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "ProbabilityScore":
-        X, y = self._validate_fit(X, y)
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         self.detector_ = SSDO(k=self.ssdo_k, alpha=self.alpha, device=self.device_,
                               prior=IsolationForestPrior(random_state=self.prior_random_state)).fit(X, y)
-        return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = self._validate_score(X)
@@ -118,12 +119,10 @@ class DensityProbabilityScore(_FittedOnTraining):
         self.confidence = confidence
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "DensityProbabilityScore":
-        X, y = self._validate_fit(X, y)
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
         self.density_ = DensityScore(self.k0, self.confidence, self.device).fit(X, y)
         self.probability_ = ProbabilityScore(self.alpha, self.ssdo_k, self.prior_random_state,
                                              self.device).fit(X, y)
-        return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = self._validate_score(X)

@@ -30,13 +30,14 @@ from functools import partial
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from tqdm.auto import tqdm
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO
 from auxqual.device import pick_device, torch_threads
 from auxqual.distances import SelfDistances, as_tensor
-from auxqual.io import check_features, check_labels
+from auxqual.quality._base import QualityScorer
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
 
 MAX_RATE = 0.99  # the reference's upper bound on the subset keep-rate
@@ -141,7 +142,7 @@ def draw_subset_masks(n: int, n_anomalies: int, n_subsets: int, k0: int,
     return masks, rates
 
 
-class EAP:
+class EAP(QualityScorer):
     """Expected Anomaly Posterior of auxiliary anomalies (higher = better anomaly).
 
     Parameters
@@ -161,8 +162,9 @@ class EAP:
         and isolation-forest seed (1), as in the paper.
     confidence : float
         Quantile that sets k* (0.95).
-    n_jobs : int
-        Subsets fitted and scored concurrently (threads; subsets are independent).
+    n_jobs : int or None
+        Subsets fitted and scored concurrently (threads; subsets are independent), with
+        joblib's meaning: ``None`` is 1 (serial), ``-1`` all cores, ``-2`` all but one.
     progress : bool
         Show a progress bar over the subsets.
     block_elements : int, optional
@@ -196,14 +198,12 @@ class EAP:
         (m = 0) the prior mean c is 0 and k* comes from a uniform Beta(1, 1): the
         score is then N·P / (1 + N); a ``UserWarning`` says so.
         """
-        X = check_features(X, name="X_train")
-        y = check_labels(y, name="y_train", n_rows=X.shape[0])
+        X_input, (X, y) = X, self._fit_input(X, y)
         self._check_params(X, y)
         n, m = X.shape[0], int(y.sum())
         if m == 0:
             warnings.warn("EAP: no labelled anomalies (m = 0): the prior mean c is 0 and k* uses "
                           "a uniform Beta(1, 1); scores are N·P/(1+N)", UserWarning, stacklevel=2)
-        self.n_features_in_ = X.shape[1]
         self.contamination_ = m / n
         self.device_ = pick_device(self.device)
         if self.subset_masks is None:
@@ -219,12 +219,14 @@ class EAP:
         self.subsets_ = self._fit_subsets(X, y, settings)
         self.k_star_ = np.array([s.k_star for s in self.subsets_], dtype=np.int64)
         self.n_normals_ = np.array([s.n_normals for s in self.subsets_], dtype=np.int64)
+        self._end_fit(X_input, X)
         return self
 
     def _check_params(self, X: np.ndarray, y: np.ndarray) -> None:
         n_normals = int((y == 0).sum())
         if self.k0 < 1:
             raise ValueError(f"k0 must be ≥ 1, got k0={self.k0}")
+        effective_n_jobs(self.n_jobs)  # a ValueError for n_jobs=0, as joblib's
         if n_normals < self.k0 + 2:
             raise ValueError(f"EAP needs at least k0 + 2 = {self.k0 + 2} normals in y_train, "
                              f"got {n_normals} (k0={self.k0})")
@@ -256,11 +258,12 @@ class EAP:
         masks = self.subset_masks_
         bar = tqdm(total=len(masks), desc="EAP fit", unit="subset", disable=not self.progress)
         try:
-            if self.n_jobs is None or self.n_jobs <= 1 or len(masks) <= 1:
+            n_jobs = self._n_threads()
+            if n_jobs <= 1 or len(masks) <= 1:
                 fit = partial(_fit_subset, X, y, settings=settings, torch_threads_in_worker=1)
                 return [_tick(bar, fit(mask)) for mask in masks]
             fit = partial(_fit_subset, X, y, settings=settings)
-            with self._thread_scope(), ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+            with self._thread_scope(), ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 return [_tick(bar, model) for model in pool.map(fit, masks)]
         finally:
             bar.close()
@@ -272,9 +275,7 @@ class EAP:
         With ``return_details=True`` return an :class:`EAPDetails` with the
         per-subset P, N, density, rarity and φ, the spread over subsets and ties.
         """
-        if not hasattr(self, "subsets_"):
-            raise ValueError("EAP is not fitted: call fit(X_train, y_train) first")
-        X = check_features(X, name="X_aux", n_features=self.n_features_in_)
+        X = self._score_input(X)
         Q = as_tensor(X, self.device_)
         with self._thread_scope():
             parts = self._map_subsets(lambda s: self._score_subset(s, X, Q), self.subsets_, "EAP score")
@@ -297,9 +298,13 @@ class EAP:
         dens, rare = subset.cover.density(Q)
         return P, subset.n_normals * dens, dens, rare
 
+    def _n_threads(self) -> int:
+        """``n_jobs`` as a number of threads, with joblib's meaning (``-1``: all cores)."""
+        return int(effective_n_jobs(self.n_jobs))
+
     def _thread_scope(self):
         """One torch thread per worker on CPU: the workers already use the cores."""
-        parallel = self.n_jobs is not None and self.n_jobs > 1
+        parallel = self._n_threads() > 1
         return torch_threads(1 if parallel and self.device_.type == "cpu" else None)
 
     def _map_subsets(self, func, items, label: str) -> list:
@@ -307,13 +312,14 @@ class EAP:
         items = list(items)
         bar = tqdm(total=len(items), desc=label, unit="subset", disable=not self.progress)
         try:
-            if self.n_jobs is None or self.n_jobs <= 1 or len(items) <= 1:
+            n_jobs = self._n_threads()
+            if n_jobs <= 1 or len(items) <= 1:
                 results = []
                 for item in items:
                     results.append(func(item))
                     bar.update()
                 return results
-            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 futures = [pool.submit(func, item) for item in items]
                 results = []
                 for future in futures:

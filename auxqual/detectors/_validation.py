@@ -1,0 +1,105 @@
+"""scikit-learn's fitted-state and input checks, shared by every estimator of the library.
+
+Every detector and quality score is a scikit-learn ``BaseEstimator`` and validates its input
+the same way (:class:`CheckedInputMixin`):
+
+- ``fit`` first forgets any earlier fit (every attribute ending in ``_``), checks the data
+  (``auxqual.io.check_features``: a finite 2-D float matrix, with a one-line ``ValueError``
+  naming the input), and only when everything succeeded records ``n_features_in_`` (and
+  ``feature_names_in_`` for a DataFrame with string columns) through scikit-learn's
+  ``validate_data``. An estimator is fitted exactly when ``n_features_in_`` exists, so a
+  ``fit`` that fails half-way leaves it unfitted (``NotFittedError``), never half-fitted.
+- Scoring checks the fitted state (``check_is_fitted``: ``NotFittedError`` before ``fit``), the
+  width (``validate_data(reset=False)``: a ``ValueError`` naming both widths) and, for a
+  DataFrame fitted on a DataFrame, the column names: other names raise a one-line
+  ``ValueError`` naming the fitted and the given columns (scikit-learn's own message spans
+  several lines). A plain array scored by an estimator fitted on a DataFrame, or the reverse,
+  only warns, as in scikit-learn.
+
+This lives under ``auxqual.detectors`` because the quality scores import the detectors; the
+reverse import would be circular.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from auxqual.io import check_features
+
+_MAX_NAMES_SHOWN = 8
+
+
+def _as_checked_array(X: Any, name: str) -> np.ndarray:
+    """``X`` as a finite 2-D float64 array; complex input is refused (not silently cast)."""
+    if np.iscomplexobj(X if hasattr(X, "dtype") else getattr(X, "values", X)):
+        raise ValueError(f"{name}: Complex data not supported")
+    return check_features(X, name=name)
+
+
+def _columns(X: Any) -> list[str] | None:
+    """The column names of a DataFrame-like ``X`` with string columns, else ``None``."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = list(columns)
+    return names if names and all(isinstance(c, str) for c in names) else None
+
+
+def _shown(names: Any) -> str:
+    names = [str(n) for n in names]
+    if len(names) > _MAX_NAMES_SHOWN:
+        return "[" + ", ".join(names[:_MAX_NAMES_SHOWN]) + f", … ({len(names)} in all)]"
+    return "[" + ", ".join(names) + "]"
+
+
+def check_column_names(estimator: Any, X: Any, name: str) -> None:
+    """A ``ValueError`` naming both sets when ``X``'s columns differ from those seen in ``fit``."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    given = _columns(X)
+    if fitted is None or given is None:
+        return
+    if list(fitted) != given:
+        raise ValueError(f"{name}: columns {_shown(given)} differ from the columns {type(estimator).__name__} "
+                         f"was fitted on {_shown(fitted)}")
+
+
+class CheckedInputMixin:
+    """Fitted state and input validation of an estimator (see the module docstring).
+
+    ``fit`` calls :meth:`_start_fit` first and :meth:`_end_fit` last; every scoring method
+    calls :meth:`_checked_input`.
+    """
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # ``forest_``: an IsolationForestPrior pickled before it recorded n_features_in_
+        return hasattr(self, "n_features_in_") or hasattr(self, "forest_")
+
+    def _start_fit(self, X: Any, *, name: str = "X") -> np.ndarray:
+        """Forget any earlier fit and return the checked training matrix."""
+        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+            delattr(self, attribute)
+        return _as_checked_array(X, name)
+
+    def _end_fit(self, X: Any, X_checked: np.ndarray) -> None:
+        """Record ``n_features_in_`` (and ``feature_names_in_``): the estimator is now fitted."""
+        validate_data(self, X if _columns(X) is not None else X_checked, reset=True, skip_check_array=True)
+
+    def _checked_input(self, X: Any, *, name: str = "X") -> np.ndarray:
+        """``X`` checked against the fit: ``NotFittedError``, or ``ValueError`` for another
+        width or other column names; returns it as a float64 array."""
+        check_is_fitted(self)
+        check_column_names(self, X, name)
+        X_checked = _as_checked_array(X, name)
+        if hasattr(self, "n_features_in_"):
+            try:
+                validate_data(self, X if _columns(X) is not None else X_checked, reset=False,
+                              skip_check_array=True)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+        return X_checked
+
+
+__all__ = ["CheckedInputMixin", "check_column_names"]
