@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from auxqual.io import feature_columns_of
+from auxqual.params.benchmark import BenchmarkParams, load_benchmark_params
 
 PARAMS_FILE = Path("params.yaml")
 PREPARED_DIR = Path("data/prepared")
@@ -48,47 +49,26 @@ class StageError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- params
-def load_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> BenchmarkParams:
+    """The whole params file, checked against the schema before the stage does any work
+    (``auxqual.params.benchmark``): a typo in any section is one ``ValueError`` naming the
+    file, the key and the closest valid key, so ``dvc repro`` stops at its first stage."""
+    return load_params_and_file(path)[0]
+
+
+def load_params_and_file(path: str | os.PathLike = PARAMS_FILE) -> tuple[BenchmarkParams, dict[str, Any]]:
+    """:func:`load_params` and the file as read: a stage records the section as written
+    (lineage sidecars), so the bytes it writes do not depend on the schema's defaults."""
     path = Path(path)
     if not path.exists():
         raise StageError(f"{path}: params file not found (run the stage from the repository root)")
-    with path.open(encoding="utf-8") as handle:
-        params = yaml.safe_load(handle) or {}
-    if not isinstance(params, dict):
-        raise StageError(f"{path}: expected a mapping at the top level")
-    return params
+    return load_benchmark_params(path)
 
 
-def section(params: dict[str, Any], name: str) -> dict[str, Any]:
-    value = params.get(name)
-    if not isinstance(value, dict):
-        raise StageError(f"params.yaml: missing section {name!r}")
-    return value
-
-
-def require(config: dict[str, Any], key: str, where: str) -> Any:
-    if key not in config:
-        raise StageError(f"params.yaml: missing parameter {where}.{key}")
-    return config[key]
-
-
-def names_and_params(config: dict[str, Any], list_key: str, params_key: str, where: str) -> list[tuple[str, dict]]:
-    """``[(name, params), ...]`` from a list of names and a mapping of per-name params."""
-    names = require(config, list_key, where)
-    if isinstance(names, str) or not isinstance(names, list) or not names:
-        raise StageError(f"params.yaml: {where}.{list_key} must be a non-empty list of names, got {names!r}")
-    if len(set(names)) != len(names):
-        raise StageError(f"params.yaml: {where}.{list_key} lists a name twice: {names}")
-    per_name = config.get(params_key) or {}
-    if not isinstance(per_name, dict):
-        raise StageError(f"params.yaml: {where}.{params_key} must be a mapping of name -> params")
-    out = []
-    for name in names:
-        options = per_name.get(name) or {}
-        if not isinstance(options, dict):
-            raise StageError(f"params.yaml: {where}.{params_key}.{name} must be a mapping, got {options!r}")
-        out.append((str(name), dict(options)))
-    return out
+def named_params(names: list[str], per_name: dict[str, dict]) -> list[tuple[str, dict]]:
+    """``[(name, params), ...]`` for each of ``names`` (a checked list) from the per-name
+    keyword arguments (``score.params``), ``{}`` for a name without any."""
+    return [(str(name), dict(per_name.get(name) or {})) for name in names]
 
 
 def cell_seed(base: int, *keys: Any) -> int:
@@ -232,10 +212,7 @@ def dataset_dirs(root: Path, stage_name: str) -> list[str]:
     return names
 
 
-def protocol_seed(params: dict) -> int:
+def protocol_seed(params: BenchmarkParams) -> int:
     """``prepare.random_state``: the seed of the protocol's split, the ``seed`` column of the
-    evaluate and compare tables (a ``StageError`` names the parameter when it is not an integer)."""
-    seed = (params.get("prepare") or {}).get("random_state", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise StageError(f"params.yaml: prepare.random_state must be an integer, got {seed!r}")
-    return int(seed)
+    evaluate and compare tables."""
+    return params.prepare.random_state

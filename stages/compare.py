@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from auxqual.comparison import ALPHA, REFERENCE, compare_seeds, distinct_counts
+from auxqual.comparison import compare_seeds, distinct_counts
 from auxqual.io import write_json, write_parquet
+from auxqual.params.benchmark import BenchmarkParams
 from stages.common import (BENCHMARK_GENERATOR, RESULTS_DIR, SCORES_DIR, Log, StageError, dataset_dirs,
                            load_params, main_wrapper, protocol_seed, remove_stale, score_columns)
 
@@ -50,16 +51,9 @@ Q2_SEEDS_COLUMNS = ["dataset", "seed", "generator", "detector", "score", "q", "a
                     "degenerate"]
 
 
-def _settings(params: dict) -> tuple[str, float, int]:
-    """``(reference, alpha, seed)`` from ``compare`` and ``prepare.random_state``."""
-    config = params.get("compare") or {}
-    if not isinstance(config, dict):
-        raise StageError(f"params.yaml: compare must be a mapping, got {config!r}")
-    reference = str(config.get("reference", REFERENCE))
-    alpha = config.get("alpha", ALPHA)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < float(alpha) < 1:
-        raise StageError(f"params.yaml: compare.alpha must be a number in (0, 1), got {alpha!r}")
-    return reference, float(alpha), protocol_seed(params)
+def _settings(params: BenchmarkParams) -> tuple[str, float, int]:
+    """``(reference, alpha, seed)`` from ``compare`` and ``prepare.random_state`` (checked by the schema)."""
+    return params.compare.reference, float(params.compare.alpha), protocol_seed(params)
 
 
 def distinct_table(datasets: list[str], seed: int) -> pd.DataFrame:

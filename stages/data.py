@@ -11,22 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auxqual.datasets import DEFAULT_ANOMALY_DIGIT, EMBEDDED_SOURCES, embedded_datasets, save_npz
-from stages.common import Log, StageError, load_params, main_wrapper, publish_dir, section
+from auxqual.datasets import embedded_datasets, save_npz
+from stages.common import Log, StageError, load_params, main_wrapper, publish_dir
 
 OUT_DIR = Path("data/default")
 
 
 def main() -> None:
     log = Log("data")
-    config = section(section(load_params(), "data"), "default")
-    anomaly_digit = int(config.get("anomaly_digit", DEFAULT_ANOMALY_DIGIT))
-    sources = config.get("sources", EMBEDDED_SOURCES)
-    if isinstance(sources, str) or not isinstance(sources, (list, tuple)):
-        raise StageError(f"params.yaml: data.default.sources must be a list of embedded dataset names, "
-                         f"got {sources!r}")
+    config = load_params().data.default
     try:  # only known names pass, so every file written is <name>.npz inside data/default
-        arrays = embedded_datasets(anomaly_digit=anomaly_digit, sources=list(sources))
+        arrays = embedded_datasets(anomaly_digit=config.anomaly_digit, sources=list(config.sources))
     except ValueError as error:  # "sources: …" or "anomaly_digit: …": name the parameter in full
         raise StageError(f"params.yaml: data.default.{error}") from error
     with publish_dir(OUT_DIR) as staging:

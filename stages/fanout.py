@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
 
+from auxqual.params.benchmark import BenchmarkParams
 from stages.common import StageError
 
 T = TypeVar("T")
@@ -115,14 +116,13 @@ def run_cells(func: Callable[[T], R], cells: Iterable[T], *, runner: str = "seri
     return results
 
 
-def options_from_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def options_from_params(params: BenchmarkParams) -> dict[str, Any]:
     """``runner``, ``workers`` and ``address`` for :func:`run_cells` from the ``fanout``
-    section of params.yaml (``address`` only for the ``dask`` runner)."""
-    fan = params.get("fanout") or {}
-    runner = str(fan.get("runner", "serial"))
-    options: dict[str, Any] = {"runner": runner, "workers": int(fan.get("workers", 1))}
-    if runner == "dask" and fan.get("address"):
-        options["address"] = str(fan["address"])
+    section of the checked params (``address`` only for the ``dask`` runner)."""
+    fan = params.fanout
+    options: dict[str, Any] = {"runner": fan.runner, "workers": fan.workers}
+    if fan.runner == "dask" and fan.address:
+        options["address"] = fan.address
     return options
 
 

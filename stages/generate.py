@@ -21,7 +21,7 @@ import pandas as pd
 
 from auxqual.io import check_features, features_frame, write_parquet
 from stages.common import (AUX_DIR, BENCHMARK_GENERATOR, PREPARED_DIR, Log, StageError, cell_seed, dataset_dirs,
-                           load_params, main_wrapper, names_and_params, publish_dir, section, split_features)
+                           load_params, main_wrapper, named_params, publish_dir, split_features)
 from stages.fanout import options_from_params, run_cells
 
 GENERATED_KIND = "generated"
@@ -67,11 +67,11 @@ def _finish(frame: pd.DataFrame, dataset: str, generator: str, kind: str | None)
 def main() -> None:
     log = Log("generate")
     params = load_params()
-    config = section(params, "generate")
+    config = params.generate
     fanout = options_from_params(params)
-    generators = names_and_params(config, "generators", "params", "generate")
-    base_seed = int(config.get("random_state", 0))
-    n_samples = config.get("n_samples")
+    generators = named_params(config.generators, config.params)
+    base_seed = config.random_state
+    n_samples = config.n_samples
     datasets = dataset_dirs(PREPARED_DIR, "prepare")
     cells, bench = [], {}
     for dataset in datasets:

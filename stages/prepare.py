@@ -29,7 +29,8 @@ import numpy as np
 from auxqual.datasets import dataset_files, resolve_dataset, split_dataset_name
 from auxqual.io import features_frame, load_dataset, sha256_file, write_json, write_parquet
 from auxqual.protocol import split_benchmark
-from stages.common import PREPARED_DIR, Log, StageError, load_params, main_wrapper, publish_dir, require, section
+from auxqual.params.benchmark import Prepare
+from stages.common import PREPARED_DIR, Log, StageError, load_params, main_wrapper, publish_dir
 
 
 def _load(name: str, path: Path, cache: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -56,12 +57,12 @@ def _jsonable(value):
     return value
 
 
-def _refuse_repeated_seeds(config: dict) -> None:
+def _refuse_repeated_seeds(config: Prepare) -> None:
     """``prepare.seeds`` asks for the protocol repeated over seeds, which one ``dvc repro`` does
     not do (it runs the split of ``prepare.random_state``): say where repeats run instead of
     silently running one seed."""
-    seeds = config.get("seeds")
-    if seeds is None or seeds == [config.get("random_state", 0)]:
+    seeds = config.seeds
+    if seeds is None or seeds == [config.random_state]:
         return
     raise StageError(f"params.yaml: prepare.seeds {seeds!r}: dvc repro runs one seed (prepare.random_state); "
                      "repeat the protocol over seeds with `python -m flows.benchmark --folder <data.path> "
@@ -71,12 +72,9 @@ def _refuse_repeated_seeds(config: dict) -> None:
 def main() -> None:
     log = Log("prepare")
     params = load_params()
-    data = section(params, "data")
-    config = section(params, "prepare")
-    folder = Path(require(data, "path", "data"))
-    wanted = require(data, "datasets", "data")
-    if isinstance(wanted, str) or not isinstance(wanted, list) or not wanted:
-        raise StageError(f"params.yaml: data.datasets must be a non-empty list of dataset names, got {wanted!r}")
+    config = params.prepare
+    folder = Path(params.data.path)
+    wanted = params.data.datasets
     folders: dict[str, dict[str, Path]] = {}
     chosen: list[tuple[str, dict[str, Path]]] = []     # (name, the files of its folder)
     entries = [split_dataset_name(entry, "data.datasets") for entry in wanted]  # all inside data.path
@@ -88,7 +86,7 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise StageError(f"params.yaml: data.datasets names a dataset twice: {wanted}")
     _refuse_repeated_seeds(config)
-    extra = dict(config.get("protocol") or {})
+    extra = dict(config.protocol)
     cache: dict = {}
     with publish_dir(PREPARED_DIR) as staging:
         for index, (name, files) in enumerate(chosen, 1):
@@ -106,9 +104,8 @@ def main() -> None:
             try:
                 split = split_benchmark(
                     X, y, dataset=name, sources=sources,
-                    n_sources=int(config.get("n_sources", 5)),
-                    max_train_normals=int(config.get("max_train_normals", 1000)),
-                    random_state=int(config.get("random_state", 0)), **extra)
+                    n_sources=config.n_sources, max_train_normals=config.max_train_normals,
+                    random_state=config.random_state, **extra)
             except ValueError as error:
                 message = str(error)
                 if name not in message:
@@ -137,9 +134,8 @@ def main() -> None:
                 "scale": _jsonable(getattr(split, "scale_", None)),
                 "sources": sorted(sources),
                 "skipped_sources": skipped,
-                "params": _jsonable({"n_sources": config.get("n_sources", 5),
-                                     "max_train_normals": config.get("max_train_normals", 1000),
-                                     "random_state": config.get("random_state", 0), **extra}),
+                "params": _jsonable({"n_sources": config.n_sources, "max_train_normals": config.max_train_normals,
+                                     "random_state": config.random_state, **extra}),
             }, out / "meta.json")
             log(f"[{index}/{len(names)}] {name}: train {len(train)} ({int(train['y'].sum())} labelled anomalies), "
                 f"test {len(test)}, aux {len(aux)} {kinds}")

@@ -71,7 +71,7 @@ def notes_from_counts(counts: dict[str, int], total: int) -> dict[str, str]:
 
 def main() -> None:
     log = Log("report")
-    config = load_params().get("report") or {}
+    config = load_params().report
     q1 = pd.read_parquet(RESULTS_DIR / "q1.parquet")
     q2 = pd.read_parquet(RESULTS_DIR / "q2.parquet")
     comparison = pd.read_parquet(RESULTS_DIR / "q1_table.parquet")
@@ -83,7 +83,7 @@ def main() -> None:
     all_scores = pd.concat([pd.read_parquet(p) for d in datasets for p in sorted((SCORES_DIR / d).glob("*.parquet"))],
                            ignore_index=True)
     score_names = score_columns(all_scores)
-    shown = str(config.get("score", "eap"))
+    shown = config.score
     if shown not in score_names:
         shown = score_names[0]
     bench = all_scores[all_scores["generator"] == BENCHMARK_GENERATOR]

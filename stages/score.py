@@ -33,8 +33,8 @@ import pandas as pd
 
 from auxqual.io import check_features, sha256_file, write_json, write_parquet
 from stages.common import (AUX_DIR, BUDGETS_FILE, PREPARED_DIR, SCORE_META, SCORES_DIR, TIMINGS_PATH, Log,
-                           StageError, dataset_dirs, load_params, main_wrapper, names_and_params, publish_dir,
-                           section, split_features)
+                           StageError, dataset_dirs, load_params, main_wrapper, named_params, publish_dir,
+                           split_features)
 from stages.fanout import options_from_params, run_cells
 
 
@@ -112,12 +112,12 @@ def score_cell(cell: dict) -> dict:
 def main() -> None:
     log = Log("score")
     params = load_params()
-    config = section(params, "score")
+    config = params.score
     fanout = options_from_params(params)
-    scorers = names_and_params(config, "scores", "params", "score")
+    scorers = named_params(config.scores, config.params)
     datasets = dataset_dirs(PREPARED_DIR, "prepare")
     generators = {d: sorted(p.stem for p in (AUX_DIR / d).glob("*.parquet")) for d in datasets}
-    overrides = dataset_overrides(config, datasets, [name for name, _ in scorers])
+    overrides = dataset_overrides(config.dataset_params, datasets)
     cells = [{"dataset": d, "score": name, "params": {**options, **overrides.get(d, {}).get(name, {})},
               "generators": generators[d]}
              for d in datasets for name, options in scorers]
@@ -150,28 +150,17 @@ def main() -> None:
     log(f"wrote {TIMINGS_PATH} (wall clock of every cell; not a DVC output)")
 
 
-def dataset_overrides(config: dict, datasets: list[str], scores: list[str]) -> dict[str, dict[str, dict]]:
+def dataset_overrides(value: dict[str, dict[str, dict]], datasets: list[str]) -> dict[str, dict[str, dict]]:
     """``score.dataset_params``: ``{dataset: {score: params}}`` merged over ``score.params``
     for that dataset only (e.g. a smaller budget where an estimator is degenerate and slow).
-    A dataset or score that is not in this run is refused, so a typo cannot go unnoticed."""
-    value = config.get("dataset_params") or {}
-    if not isinstance(value, dict):
-        raise StageError(f"params.yaml: score.dataset_params must be a mapping dataset -> score -> params, "
-                         f"got {value!r}")
+    Its scores and their parameters are checked by the schema; a dataset that is not in this
+    run is refused here, so a typo cannot go unnoticed."""
     out: dict[str, dict[str, dict]] = {}
     for dataset, per_score in value.items():
         if str(dataset) not in datasets:
             raise StageError(f"params.yaml: score.dataset_params names dataset {dataset!r}, not among the "
                              f"prepared datasets {datasets}")
-        if not isinstance(per_score, dict):
-            raise StageError(f"params.yaml: score.dataset_params.{dataset} must be a mapping score -> params")
         for score, options in per_score.items():
-            if str(score) not in scores:
-                raise StageError(f"params.yaml: score.dataset_params.{dataset} names score {score!r}, not in "
-                                 f"score.scores {scores}")
-            if not isinstance(options, dict):
-                raise StageError(f"params.yaml: score.dataset_params.{dataset}.{score} must be a mapping, "
-                                 f"got {options!r}")
             out.setdefault(str(dataset), {})[str(score)] = dict(options)
     return out
 

@@ -43,12 +43,12 @@ import pandas as pd
 from auxqual import lineage
 from auxqual.io import write_json, write_parquet
 from auxqual.candidates import fit_candidates
-from auxqual.detectors.registry import DETECTOR_NAMES
+from auxqual.params.benchmark import BenchmarkParams
 from auxqual.selection import (LABELLED, UNIFORM, candidate_grid, decisions, holdout_split, score_weights,
                                select_generator, select_model, validation_weights, weighted_auroc)
 from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, SELECTED_MODELS_DIR, Log, StageError,
-                           cached_table, cell_seed, dataset_dirs, load_params, main_wrapper, publish_dir,
-                           remove_stale, require, score_columns, section, stage_code_deps)
+                           cached_table, cell_seed, dataset_dirs, load_params_and_file, main_wrapper, publish_dir,
+                           remove_stale, score_columns, stage_code_deps)
 from stages.fanout import options_from_params, run_cells
 
 Q3_PATH = RESULTS_DIR / "q3.parquet"
@@ -61,35 +61,18 @@ Q3_COLUMNS = ["dataset", "seed", "task", "score", "chosen", "chosen_val", "chose
 
 
 # --------------------------------------------------------------------------- params
-def read_config(params: dict) -> dict:
-    """The ``select`` section, checked; ``StageError`` / ``ValueError`` name the parameter."""
-    config = section(params, "select")
-    out = {key: require(config, key, "select") for key in ("generator", "validation_fraction", "weighting",
-                                                            "seeds", "candidates", "generator_detector")}
-    seeds = out["seeds"]
-    if not isinstance(seeds, list) or not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0
-                                                      for s in seeds) or len(set(seeds)) != len(seeds):
-        raise StageError(f"params.yaml: select.seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}")
-    fraction = out["validation_fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise StageError(f"params.yaml: select.validation_fraction must be a number in (0, 1), got {fraction!r}")
-    out["q"] = config.get("q")
+def read_config(params: BenchmarkParams) -> dict:
+    """The checked ``select`` section as the plain dict the cells take, with the candidate
+    grid; ``StageError`` names the parameter the library refuses."""
+    config = params.select
+    out = config.model_dump(include={"generator", "validation_fraction", "weighting", "q", "seeds", "candidates",
+                                     "generator_detector", "generator_params"})
     try:
         score_weights(np.arange(2.0), out["weighting"], q=out["q"])         # a bad weighting or q fails here
         out["specs"] = candidate_grid(out["candidates"])
     except ValueError as error:
         raise StageError(f"params.yaml: select.{error}") from error
-    for where, name in [("candidates", s.detector) for s in out["specs"]] + [("generator_detector",
-                                                                               out["generator_detector"])]:
-        if name not in DETECTOR_NAMES:
-            raise StageError(f"params.yaml: select.{where}: unknown detector {name!r}; "
-                             f"expected one of {list(DETECTOR_NAMES)}")
-    generator_params = config.get("generator_params") or {}
-    if not isinstance(generator_params, dict):
-        raise StageError(f"params.yaml: select.generator_params must be a mapping, got {generator_params!r}")
-    out["generator_params"] = generator_params
-    device = config.get("device", "cpu")
-    out["device"] = None if device in (None, "auto") else str(device)
+    out["device"] = None if config.device == "auto" else config.device
     return out
 
 
@@ -225,7 +208,7 @@ def _generator_rows(dataset: str, seed: int, results: dict[str, dict]) -> tuple[
 def main() -> None:
     log = Log("select")
     remove_stale(Q3_PATH, CANDIDATES_PATH, METRICS_PATH)
-    params = load_params()
+    params, written = load_params_and_file()
     config = read_config(params)
     fanout = options_from_params(params)
     datasets = dataset_dirs(SCORES_DIR, "score")
@@ -246,7 +229,7 @@ def main() -> None:
         for cell, result in zip(cells, model_results):
             rows += result["rows"]
             tables += result["candidates"]
-            _write_sidecars(cell, result, config, dict(params["select"]), code_sha, staging)
+            _write_sidecars(cell, result, config, dict(written.get("select") or {}), code_sha, staging)
         for dataset in datasets:
             for seed in config["seeds"]:
                 per_set = {c["generator"]: r for c, r in zip(generator_cells, generator_results)

@@ -37,8 +37,8 @@ from auxqual import lineage
 from auxqual.io import write_parquet
 from auxqual.metrics import top_q_indices
 from stages.common import (AUX_DIR, MODELS_DIR, PREDICTIONS_DIR, PREPARED_DIR, SCORES_DIR, Log, StageError,
-                           cached_table, cell_seed, dataset_dirs, load_params, main_wrapper, names_and_params,
-                           publish_dir, require, score_columns, section, stage_code_deps)
+                           cached_table, cell_seed, dataset_dirs, load_params_and_file, main_wrapper,
+                           named_params, publish_dir, score_columns, stage_code_deps)
 from stages.fanout import options_from_params, run_cells
 
 NO_AUX = "-"  # generator key of a training set without auxiliary anomalies (q = 0)
@@ -89,17 +89,14 @@ def _q_label(q: int) -> str:
 
 def main() -> None:
     log = Log("train")
-    params = load_params()
-    config = section(params, "train")
+    params, written = load_params_and_file()
+    config = params.train
     fanout = options_from_params(params)
-    detectors = names_and_params(config, "detectors", "params", "train")
-    qs = require(config, "q", "train")
-    if not isinstance(qs, list) or not qs or any(not isinstance(q, int) or not 0 <= q <= 100 for q in qs):
-        raise StageError(f"params.yaml: train.q must be a list of integer percentages in [0, 100], got {qs!r}")
-    qs = sorted(set(qs))
-    base_seed = int(config.get("random_state", 0))
-    device = config.get("device", "auto")
-    device = None if device in (None, "auto") else str(device)
+    detectors = named_params(config.detectors, config.params)
+    qs = sorted(set(config.q))
+    base_seed = config.random_state
+    device = None if config.device == "auto" else config.device
+    recorded = dict(written.get("train") or {})   # the section as written: the sidecars' params
     datasets = dataset_dirs(SCORES_DIR, "score")
     log(f"code sha256 {_code_sha()[:12]}… (the lineage's hash of this stage's code deps)")  # fails before fitting
 
@@ -146,7 +143,7 @@ def main() -> None:
             if source != target:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
-            _write_lineage(target, cell, config, models_stage)
+            _write_lineage(target, cell, recorded, models_stage)
             test = _table(str(PREPARED_DIR / cell["dataset"] / "test.parquet"))[1]
             predictions[cell["dataset"]].append(pd.DataFrame({
                 "dataset": cell["dataset"], "generator": cell["generator"], "score": cell["score"],
@@ -159,7 +156,8 @@ def main() -> None:
 
 
 def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Path) -> None:
-    """The sidecar of one model: its training data, the auxiliary set and the rows chosen."""
+    """The sidecar of one model: its training data, the auxiliary set and the rows chosen
+    (``config``: the ``train`` section as written in params.yaml)."""
     dataset, generator = cell["dataset"], cell["generator"]
     train_path = PREPARED_DIR / dataset / "train.parquet"
     aux_path = AUX_DIR / dataset / f"{generator}.parquet"

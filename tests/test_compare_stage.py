@@ -124,7 +124,7 @@ def test_report_draws_the_cd_diagrams_from_the_compare_tables(repo, monkeypatch)
 @pytest.mark.slow
 def test_compare_errors_are_one_line_naming_the_file_or_parameter(repo):
     done = run_compare(repo, {**PARAMS, "compare": {"alpha": 2}})
-    assert done.returncode == 2 and "compare.alpha must be a number in (0, 1), got 2" in done.stderr
+    assert done.returncode == 2 and "params.yaml: compare.alpha: Input should be less than 1 (got 2)" in done.stderr
     (repo / "results/q1.parquet").unlink()
     done = run_compare(repo)
     assert done.returncode == 2 and "Traceback" not in done.stderr

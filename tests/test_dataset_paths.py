@@ -107,7 +107,7 @@ def test_prepare_refuses_seeds_it_would_not_run(tmp_path, seeds):
 
 @pytest.mark.parametrize(("sources", "expected"), [
     (["iris", "../../escape"], "params.yaml: data.default.sources: unknown embedded dataset(s) ['../../escape']"),
-    ("iris", "params.yaml: data.default.sources must be a list of embedded dataset names, got 'iris'"),
+    ("iris", "params.yaml: data.default.sources: Input should be a valid list (got 'iris')"),
 ])
 def test_data_refuses_sources_that_are_not_embedded_datasets(tmp_path, sources, expected):
     done = _run_stage("data", tmp_path, {"data": {"default": {"anomaly_digit": 0, "sources": sources}}})

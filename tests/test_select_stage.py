@@ -125,12 +125,18 @@ def test_select_writes_q3_tables_models_and_lineage_and_is_deterministic(repo):
 
 
 @pytest.mark.parametrize(("change", "pattern"), [
-    ({"weighting": "softmax"}, "params.yaml: select.weighting: unknown method 'softmax'"),
-    ({"seeds": []}, "select.seeds must be a non-empty list"),
-    ({"validation_fraction": 1.5}, "select.validation_fraction must be a number in (0, 1)"),
-    ({"candidates": {"ssdo": {"k": 5}}}, "select.candidates.ssdo.k: expected a non-empty list"),
-    ({"generator": "nosuch"}, "data/scores/toy/nosuch.parquet: not found; select.generator 'nosuch'"),
-    ({"candidates": {"lof": {}}}, "select.candidates: unknown detector 'lof'"),
+    ({"weighting": "softmax"}, "params.yaml: select.weighting: Input should be 'minmax', 'rank' or 'top_q'"),
+    ({"seeds": []}, "params.yaml: select.seeds: List should have at least 1 item"),
+    ({"validation_fraction": 1.5}, "params.yaml: select.validation_fraction: Input should be less than 1"),
+    ({"candidates": {"ssdo": {"k": 5}}}, "params.yaml: select.candidates.ssdo.k: Input should be a valid list"),
+    ({"generator": "nosuch"}, "params.yaml: select.generator: unknown generator (not in generate.generators) "
+                              "'nosuch'"),
+    ({"candidates": {"lof": {}}}, "params.yaml: unknown key 'select.candidates.lof'"),
+    ({"candidates": {"ssdo": {"kk": [5]}}},
+     "params.yaml: unknown key 'select.candidates.ssdo.kk'; did you mean 'select.candidates.ssdo.k'?"),
+    ({"generator": "../../prepared/toy/train"},
+     "params.yaml: select.generator entry '../../prepared/toy/train' is a '..' component"),
+    ({"generator": "/tmp/elsewhere"}, "params.yaml: select.generator entry '/tmp/elsewhere' is an absolute path"),
 ])
 def test_a_bad_param_stops_the_stage_with_one_line_and_exit_2(repo, change, pattern):
     for path in OUTPUTS:                                   # outputs of an earlier run must not survive

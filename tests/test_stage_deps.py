@@ -86,10 +86,13 @@ def import_closure(entry: str, root: Path = ROOT) -> dict[str, Path]:
 
 
 def _inert(path: Path) -> bool:
-    """A module that holds only a docstring (and ``from __future__``) does nothing."""
+    """A module that holds only a docstring, ``from __future__`` and a ``__version__`` string
+    does nothing a stage computes with."""
     body = ast.parse(path.read_text(encoding="utf-8")).body
     return all((isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str))
-               or (isinstance(s, ast.ImportFrom) and s.module == "__future__") for s in body)
+               or (isinstance(s, ast.ImportFrom) and s.module == "__future__")
+               or (isinstance(s, ast.Assign) and [getattr(t, "id", None) for t in s.targets] == ["__version__"]
+                   and isinstance(s.value, ast.Constant)) for s in body)
 
 
 def code_files(entry: str, root: Path = ROOT) -> list[str]:
