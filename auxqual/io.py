@@ -264,8 +264,8 @@ def align_columns(reference: Table, table: Table, *, match_by_position: bool = F
         return table.X
     missing = [c for c in reference.columns if c not in table.columns]
     extra = [c for c in table.columns if c not in reference.columns]
-    if (missing or extra) and reference.positional != table.positional:
-        named, npz = (table, reference) if reference.positional else (reference, table)
+    named, npz = (table, reference) if reference.positional else (reference, table)
+    if (missing or extra) and reference.positional != table.positional and not all(map(_is_x_name, named.columns)):
         raise ValueError(f"{named.path}: its named columns cannot be matched to {npz.path}, an .npz whose "
                          f"columns have only positions (x0 … x{npz.X.shape[1] - 1}); give both as named tables "
                          "(.csv, .parquet), or ask to match by position (--match-by-position, "

@@ -83,7 +83,7 @@ def test_a_column_choice_and_no_test_set(files):
     ({"--scores": "short.parquet"}, "--scores {root}/short.parquet: 5 rows for 40 auxiliary rows"),
     ({"--candidates": "nodetector.yaml"}, "--candidates {root}/nodetector.yaml: candidates.a: expected a mapping"),
     ({"--candidates": "unknown.yaml"}, "candidate 'a' (lof, {{}}): unknown detector 'lof'"),
-    ({"--aux": "wide.csv"}, "wide.csv: has 4 features but"),
+    ({"--aux": "wide.csv"}, "wide.csv: feature columns do not match {root}/train.npz (matched by name): extra ['x3']"),
     ({"--out": "table.csv"}, "expected a path ending in .parquet"),
     ({"--out": "scores.parquet"}, "refusing to overwrite an input"),
     ({"--column": "nosuch"}, "no column(s) ['nosuch']"),
