@@ -135,10 +135,15 @@ def test_all_twelve_are_registered() -> None:
 def test_every_estimator_scores_records_and_is_deterministic(name: str, pima_small: dict) -> None:
     X, y, A = pima_small["X"], pima_small["y"], pima_small["A"]
     first = make_scorer(name, **SMALL.get(name, {})).fit(X, y)
-    values = first.score_samples(A)
+    before = {k: v for k, v in vars(first).items()}
+    details = first.score_samples(A, return_details=True)
+    values = details.score
     assert values.shape == (A.shape[0],) and values.dtype == np.float64 and np.isfinite(values).all()
-    assert isinstance(first.budget_, dict) and "fits" in first.budget_
-    assert isinstance(first.game_, str) and isinstance(first.utility_, str)
+    assert isinstance(details.budget, dict) and "fits" in details.budget
+    assert isinstance(details.game, str) and isinstance(details.utility, str)
+    # scoring leaves the estimator as it was: the diagnostics are in the details only
+    assert vars(first).keys() == before.keys() and all(vars(first)[k] is before[k] for k in before)
+    assert first.score_samples(A).tobytes() == values.tobytes()
     again = make_scorer(name, **SMALL.get(name, {})).fit(X, y).score_samples(A)
     assert values.tobytes() == again.tobytes()
 
@@ -274,8 +279,8 @@ def test_loo_is_the_direct_difference(pima_small: dict) -> None:
 def test_auroc_utility_holds_out_a_validation_split(pima_small: dict) -> None:
     X, y, A = pima_small["X"], pima_small["y"], pima_small["A"]
     est = LeaveOneOut(utility="auroc", n_jobs=1).fit(X, y)
-    values = est.score_samples(A)
-    assert "auroc" in est.utility_ and np.isfinite(values).all()
+    details = est.score_samples(A, return_details=True)
+    assert "auroc" in details.utility and np.isfinite(details.score).all()
     utility = CoalitionUtility.build(X, y, A, metric="auroc", validation_size=0.3, random_state=331)
     assert utility.n_players == X.shape[0] - round(0.3 * X.shape[0])
 
@@ -405,12 +410,11 @@ def test_lava_records_and_warns_about_a_solver_fallback() -> None:
     X, y, _ = toy(n=12, l=1, seed=0)
     with pytest.warns(ConvergenceWarning, match="1 of 1 Sinkhorn solves overflowed"):
         est = LAVA(game="textbook").fit(X, y)
-        values = est.score_samples(np.array([[50.0, 50.0]]))
-    assert np.isfinite(values).all()
-    assert est.budget_["solver_fallbacks"] == 1 and est.budget_["ot_unconverged"] == 0
-    capped = LAVA(max_iter=1).fit(X, y)
-    capped.score_samples(X[:2] + 0.1)
-    assert capped.budget_["ot_unconverged"] == 1 and capped.budget_["solver_fallbacks"] == 0
+        details = est.score_samples(np.array([[50.0, 50.0]]), return_details=True)
+    assert np.isfinite(details.score).all()
+    assert details.budget["solver_fallbacks"] == 1 and details.budget["ot_unconverged"] == 0
+    capped = LAVA(max_iter=1).fit(X, y).score_samples(X[:2] + 0.1, return_details=True)
+    assert capped.budget["ot_unconverged"] == 1 and capped.budget["solver_fallbacks"] == 0
 
 
 # --------------------------------------------------------------------------- the other estimators
@@ -422,10 +426,11 @@ def test_ame_finds_the_row_that_matters() -> None:
         return float(np.any(np.all(X_fit == key, axis=1))) + 0.01 * len(y_fit)
 
     est = AME(n_subsets_per_rate=6, aux_per_subset=8, utility=utility, n_jobs=1)
-    values = est.fit(X, y).score_samples(A)
+    details = est.fit(X, y).score_samples(A, return_details=True)
+    values = details.score
     assert np.argmax(values) == 2 and values[2] > 0
-    assert est.budget_["regression_rows"] == 8 * 6 * 8
-    assert est.budget_["convergence_failures"] == 0
+    assert details.budget["regression_rows"] == 8 * 6 * 8
+    assert details.budget["convergence_failures"] == 0
 
 
 def test_ame_records_and_warns_about_lasso_convergence_failures() -> None:
@@ -436,17 +441,17 @@ def test_ame_records_and_warns_about_lasso_convergence_failures() -> None:
 
     est = AME(n_subsets_per_rate=6, aux_per_subset=8, utility=utility, n_jobs=1, max_iter=1)
     with pytest.warns(ConvergenceWarning, match=r"AME: \d+ of LassoCV's coordinate-descent fits did not converge"):
-        est.fit(X, y).score_samples(A)
-    assert est.budget_["convergence_failures"] > 0
+        details = est.fit(X, y).score_samples(A, return_details=True)
+    assert details.budget["convergence_failures"] > 0
 
 
 def test_data_oob_is_a_monotone_function_of_the_votes(pima_small: dict) -> None:
     X, y, A = pima_small["X"], pima_small["y"], pima_small["A"]
-    f1 = DataOOB(n_models=6, n_jobs=1).fit(X, y)
-    values = f1.score_samples(A)
-    np.testing.assert_allclose(values, 2 * f1.votes_ / (6 + f1.votes_))
+    f1 = DataOOB(n_models=6, n_jobs=1).fit(X, y).score_samples(A, return_details=True)
+    votes = f1.extra["votes"]
+    np.testing.assert_allclose(f1.score, 2 * votes / (6 + votes))
     vote = DataOOB(n_models=6, aggregate="vote", n_jobs=1).fit(X, y).score_samples(A)
-    np.testing.assert_allclose(vote, f1.votes_ / 6)
+    np.testing.assert_allclose(vote, votes / 6)
 
 
 def test_dvrl_learns_to_select_helpful_rows() -> None:

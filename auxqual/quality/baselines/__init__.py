@@ -1,12 +1,14 @@
 """The 12 baseline quality estimators of ``baselines.md``, registered by name in ``BASELINES``.
 
 Each has EAP's interface (``fit(X_train, y_train)``, ``score_samples(X_aux)``, higher = better
-auxiliary anomaly) and, after scoring, records ``game_``, ``utility_`` and ``budget_``. The
+auxiliary anomaly); ``score_samples(X_aux, return_details=True)`` also returns the game, utility
+and budget of the valuation (``BaselineDetails``), leaving the estimator unchanged. The
 model-based ones share one utility core (:mod:`auxqual.quality.baselines.utility`: SSDO fitted on
 a coalition, F1 at 0.5 on the training set by default, a batched fast path for adding each
 auxiliary anomaly alone, caching and parallel fits).
 """
 
+from auxqual.quality.baselines._base import BaselineDetails
 from auxqual.quality.baselines.ame import AME
 from auxqual.quality.baselines.banzhaf import DataBanzhaf
 from auxqual.quality.baselines.beta_shapley import BetaShapley
@@ -36,6 +38,6 @@ BASELINES: dict[str, type] = {
     "robust_volume_shapley": RobustVolumeShapley,
 }
 
-__all__ = ["AME", "BASELINES", "BetaShapley", "CoalitionUtility", "DVRL", "DataBanzhaf", "DataOOB", "DataShapley",
+__all__ = ["AME", "BASELINES", "BaselineDetails", "BetaShapley", "CoalitionUtility", "DVRL", "DataBanzhaf", "DataOOB", "DataShapley",
            "InfluenceSubsample", "KNNShapley", "LAVA", "LeaveOneOut", "Marginals", "RandomValue",
            "RobustVolumeShapley", "enumerate_marginals"]

@@ -1,67 +1,75 @@
-"""What every baseline shares: the EAP-style interface, parameter checks, the detector utility.
+"""What every baseline shares: the estimator API, parameter checks, the detector utility.
 
-Every baseline follows EAP's interface: parameters stored unchanged in ``__init__``;
-``fit(X_train, y_train)`` validates and stores the training set (y = 1 labelled anomaly, 0 normal);
-``score_samples(X_aux)`` does the valuation and returns one float per auxiliary row, higher =
-better auxiliary anomaly. After ``score_samples`` each estimator exposes
+Every baseline is a scikit-learn estimator with EAP's interface: parameters stored unchanged in
+``__init__`` (``get_params``, ``set_params``, ``clone``); ``fit(X_train, y_train)`` validates and
+stores the training set (y = 1 labelled anomaly, 0 normal); ``score_samples(X_aux)`` does the
+valuation and returns one float per auxiliary row, higher = better auxiliary anomaly, and leaves
+the estimator as it was. ``score_samples(X_aux, return_details=True)`` returns a
+:class:`BaselineDetails` instead, with the values and
 
-- ``game_``: which game it played (``"adapted"``: training points are the players and each
+- ``game``: which game it played (``"adapted"``: training points are the players and each
   auxiliary anomaly joins each coalition alone, labelled anomaly; ``"textbook"``: the auxiliary
   anomalies are the players and the training set is always in; ``"none"`` for Random);
-- ``utility_``: what a coalition is worth (e.g. ``"f1@0.5 of SSDO on the training set"``);
-- ``budget_``: a dict with the Monte-Carlo budget it used (permutations, masks, models, steps)
-  and ``fits``, the number of coalitions it actually evaluated.
+- ``utility``: what a coalition is worth (e.g. ``"f1@0.5 of SSDO on the training set"``);
+- ``budget``: a dict with the Monte-Carlo budget it used (permutations, masks, models, steps)
+  and ``fits``, the number of coalitions it actually evaluated;
+- ``extra``: what a particular estimator also reports (Data-OOB's ``votes``, AME's
+  ``lasso_alpha``, ...).
+
+Numeric parameters are checked with scikit-learn's ``check_scalar``; a wrong type or value is a
+``ValueError`` naming the parameter. ``n_jobs`` has joblib's meaning (``None``: 1, ``-1``: all
+cores).
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from joblib import effective_n_jobs
+from sklearn.utils import check_scalar
 
-from auxqual.io import check_features, check_labels
+from auxqual.quality._base import QualityScorer
 from auxqual.quality.baselines.utility import GAMES, METRICS, CoalitionUtility
 
 
-def check_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int within bounds, or a ``ValueError`` naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be ≤ {maximum}, got {value}")
-    return value
+@dataclass
+class BaselineDetails:
+    """One valuation: the values and how they were obtained (see the module docstring)."""
 
-
-def check_real(name: str, value: object, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite float within bounds, or a ``ValueError`` naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '≥'} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '≤'} {high}, got {value}")
-    return value
+    score: np.ndarray | None = None
+    game: str = ""
+    utility: str = ""
+    budget: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def check_choice(name: str, value: object, options: Sequence[str]) -> str:
+    """``value`` if it is one of ``options``, else a ``ValueError`` naming the parameter."""
     if value not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return str(value)
 
 
 def check_seed(name: str, value: object) -> int | None:
+    """A seed: ``None`` or a non-negative integer (``check_scalar``)."""
     if value is None:
         return None
-    return check_int(name, value, minimum=0)
+    return int(check_scalar(value, name, Integral, min_val=0))
 
 
-class BaselineEstimator:
+def check_finite(name: str, value: object) -> float:
+    """A finite real number (``check_scalar`` lets NaN and infinity through its bounds)."""
+    value = check_scalar(value, name, Real)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+class BaselineEstimator(QualityScorer):
     """Base class: ``fit`` stores the training set; ``score_samples`` values the auxiliary rows."""
 
     #: games the estimator supports (first = default)
@@ -69,28 +77,40 @@ class BaselineEstimator:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "BaselineEstimator":
         """Validate and store the training set (``y``: 1 = labelled anomaly, 0 = normal)."""
-        X = check_features(X, name="X_train")
-        y = check_labels(y, name="y_train", n_rows=X.shape[0])
-        self._check_params()
+        X_input, (X, y) = X, self._fit_input(X, y)
+        self._validated_params()
         self._check_training(X, y)
         self.X_train_ = X
         self.y_train_ = y
-        self.n_features_in_ = X.shape[1]
+        self._end_fit(X_input, X)
         return self
 
-    def score_samples(self, X: np.ndarray) -> np.ndarray:
-        """Quality of each auxiliary row of ``X`` (higher = better auxiliary anomaly)."""
-        if not hasattr(self, "X_train_"):
-            raise ValueError(f"{type(self).__name__} is not fitted: call fit(X_train, y_train) first")
-        X = check_features(X, name="X_aux", n_features=self.n_features_in_)
-        self._check_params()
-        values = np.asarray(self._values(X), dtype=np.float64)
+    def score_samples(self, X: np.ndarray, return_details: bool = False) -> np.ndarray | BaselineDetails:
+        """Quality of each auxiliary row of ``X`` (higher = better auxiliary anomaly).
+
+        With ``return_details=True`` return a :class:`BaselineDetails` (values, game, utility,
+        budget); the estimator itself is left unchanged either way.
+        """
+        X = self._score_input(X)
+        self._validated_params()
+        record = BaselineDetails()
+        values = np.asarray(self._values(X, record), dtype=np.float64)
         if values.shape != (X.shape[0],) or not np.isfinite(values).all():
             raise RuntimeError(f"{type(self).__name__} produced {values.shape} values, "
                                f"{np.count_nonzero(~np.isfinite(values))} not finite")
-        return values
+        if not return_details:
+            return values
+        record.score = values
+        return record
 
     # ------------------------------------------------------------------ hooks
+    def _validated_params(self) -> None:
+        """Run :meth:`_check_params`; ``check_scalar``'s ``TypeError`` becomes a ``ValueError``."""
+        try:
+            self._check_params()
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+
     def _check_params(self) -> None:
         if hasattr(self, "game") and self.game not in self.games:
             raise ValueError(f"game must be one of {self.games} for {type(self).__name__}, got {self.game!r}")
@@ -102,8 +122,9 @@ class BaselineEstimator:
     def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
         """Data-dependent checks (subclasses)."""
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must define _values(X_aux), its estimator")
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:  # pragma: no cover - abstract
+        """The values of the auxiliary rows; fill ``record`` with game, utility and budget."""
+        raise NotImplementedError(f"{type(self).__name__} must define _values(X_aux, record), its estimator")
 
 
 class DetectorUtilityMixin:
@@ -127,14 +148,17 @@ class DetectorUtilityMixin:
         if not callable(self.utility) and self.utility not in METRICS:
             raise ValueError(f"utility must be one of {METRICS} or a callable f(X, y) -> float, "
                              f"got {self.utility!r}")
-        check_real("validation_size", self.validation_size, 0.0, 1.0, low_open=True, high_open=True)
+        check_scalar(self.validation_size, "validation_size", Real, min_val=0.0, max_val=1.0,
+                     include_boundaries="neither")
         if not isinstance(self.exact, bool):
             raise ValueError(f"exact must be a bool, got {self.exact!r}")
-        check_real("alpha", self.alpha, 0.0)
-        check_int("ssdo_k", self.ssdo_k, 1)
+        check_finite("alpha", self.alpha)
+        check_scalar(self.alpha, "alpha", Real, min_val=0.0)
+        check_scalar(self.ssdo_k, "ssdo_k", Integral, min_val=1)
         check_seed("prior_random_state", self.prior_random_state)
         if self.n_jobs is not None:
-            check_int("n_jobs", self.n_jobs)
+            check_scalar(self.n_jobs, "n_jobs", Integral)
+            effective_n_jobs(self.n_jobs)  # n_jobs=0: joblib's ValueError
 
     def _check_training_for_utility(self, X: np.ndarray, y: np.ndarray) -> None:
         if not callable(self.utility) and int(y.sum()) == 0:
@@ -156,5 +180,5 @@ class DetectorUtilityMixin:
         return f"{utility.description} ({path})"
 
 
-__all__ = ["BaselineEstimator", "DetectorUtilityMixin", "GAMES", "METRICS", "check_choice", "check_int", "check_real",
-           "check_seed"]
+__all__ = ["BaselineDetails", "BaselineEstimator", "DetectorUtilityMixin", "GAMES", "METRICS", "check_choice",
+           "check_finite", "check_seed"]

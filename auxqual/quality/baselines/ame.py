@@ -19,13 +19,16 @@ Cost: the fits, plus LassoCV on a rows × (n + l) dense matrix (O(rows · (n + l
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LassoCV
+from sklearn.utils import check_scalar
 
-from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin, check_int, check_real
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 
 DEFAULT_RATES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -72,18 +75,18 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_subsets_per_rate", self.n_subsets_per_rate, 1)
-        check_int("aux_per_subset", self.aux_per_subset, 1)
-        check_int("cv", self.cv, 2)
-        check_int("n_alphas", self.n_alphas, 1)
-        check_int("max_iter", self.max_iter, 1)
-        check_real("tol", self.tol, 0.0, low_open=True)
+        check_scalar(self.n_subsets_per_rate, "n_subsets_per_rate", Integral, min_val=1)
+        check_scalar(self.aux_per_subset, "aux_per_subset", Integral, min_val=1)
+        check_scalar(self.cv, "cv", Integral, min_val=2)
+        check_scalar(self.n_alphas, "n_alphas", Integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
+        check_scalar(self.tol, "tol", Real, min_val=0.0, include_boundaries="neither")
         rates = np.atleast_1d(np.asarray(self.rates, dtype=np.float64)) if np.ndim(self.rates) <= 1 else None
         if rates is None or rates.size == 0 or not np.all((rates > 0) & (rates < 1)):
             raise ValueError(f"rates must be a non-empty sequence of keep-rates in (0, 1), got {self.rates!r}")
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
         n, l = utility.n_players, utility.n_aux
@@ -113,10 +116,10 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
         else:
             model, failures = self._fit_lasso(design, target)
             coef = model.coef_
-            self.lasso_alpha_ = float(model.alpha_)
-        self.game_ = "adapted"
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"rates": [float(r) for r in np.asarray(self.rates)],
+            record.extra["lasso_alpha"] = float(model.alpha_)
+        record.game = "adapted"
+        record.utility = self._utility_name(utility)
+        record.budget = {"rates": [float(r) for r in np.asarray(self.rates)],
                         "n_subsets_per_rate": self.n_subsets_per_rate,
                         "aux_per_subset": per, "regression_rows": rows, "fits": utility.n_evaluations,
                         "convergence_failures": failures}
@@ -126,7 +129,7 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
         """LassoCV on the regression rows, and how many of its coordinate-descent fits (over
         folds and the alpha path) stopped at ``max_iter`` above ``tol``.
 
-        scikit-learn warns once per such fit; those warnings are counted (in ``budget_``) and
+        scikit-learn warns once per such fit; those warnings are counted (in the details' ``budget``) and
         summed up in one ``ConvergenceWarning``, other warnings pass through unchanged.
         """
         model = LassoCV(alphas=self.n_alphas, cv=self.cv, max_iter=self.max_iter, tol=self.tol,

@@ -12,9 +12,12 @@ Budget: ``n_masks`` detector fits (300). Cost O(n_masks · (n + l)·n) plus the 
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral
 
-from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin, check_int
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 
 
 class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
@@ -49,10 +52,10 @@ class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_masks", self.n_masks, 1)
+        check_scalar(self.n_masks, "n_masks", Integral, min_val=1)
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
         l = utility.n_aux
@@ -70,7 +73,7 @@ class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
                 sums[cand] += res.delta
                 counts[cand] += 1
             values = np.divide(sums, counts, out=np.zeros(l), where=counts > 0)
-        self.game_ = self.game
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"n_masks": self.n_masks, "keep_rate": 0.5, "fits": utility.n_evaluations}
+        record.game = self.game
+        record.utility = self._utility_name(utility)
+        record.budget = {"n_masks": self.n_masks, "keep_rate": 0.5, "fits": utility.n_evaluations}
         return values

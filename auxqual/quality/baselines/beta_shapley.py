@@ -12,9 +12,12 @@ more (w(s) ∝ (N − s + 1)(N − s + 2)(N − s + 3)); α = β = 1 is the Shap
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Real
 
-from auxqual.quality.baselines._base import check_real
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails
 from auxqual.quality.baselines.data_shapley import PermutationSemivalue
 from auxqual.quality.baselines.semivalues import beta_weights
 
@@ -54,13 +57,13 @@ class BetaShapley(PermutationSemivalue):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_real("weight_alpha", self.weight_alpha, 0.0, low_open=True)
-        check_real("weight_beta", self.weight_beta, 0.0, low_open=True)
+        check_scalar(self.weight_alpha, "weight_alpha", Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(self.weight_beta, "weight_beta", Real, min_val=0.0, include_boundaries="neither")
 
     def _weights(self, n_others: int) -> np.ndarray:
         return beta_weights(n_others, self.weight_alpha, self.weight_beta)
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
-        values = super()._values(X_aux)
-        self.budget_["weights"] = f"beta({self.weight_alpha:g}, {self.weight_beta:g})"
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
+        values = super()._values(X_aux, record)
+        record.budget["weights"] = f"beta({self.weight_alpha:g}, {self.weight_beta:g})"
         return values

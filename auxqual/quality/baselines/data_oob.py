@@ -16,10 +16,12 @@ Budget: ``n_models`` detector fits (100), each scoring all auxiliary rows. Cost 
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
 
-from auxqual.quality.baselines._base import (BaselineEstimator, DetectorUtilityMixin, check_choice, check_int,
-                                             check_real)
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin, check_choice
 
 
 class DataOOB(DetectorUtilityMixin, BaselineEstimator):
@@ -63,22 +65,22 @@ class DataOOB(DetectorUtilityMixin, BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_models", self.n_models, 1)
-        check_real("keep_rate", self.keep_rate, 0.0, 1.0, low_open=True)
+        check_scalar(self.n_models, "n_models", Integral, min_val=1)
+        check_scalar(self.keep_rate, "keep_rate", Real, min_val=0.0, max_val=1.0, include_boundaries="right")
         check_choice("aggregate", self.aggregate, ("f1", "vote"))
-        check_real("threshold", self.threshold, 0.0, 1.0)
+        check_scalar(self.threshold, "threshold", Real, min_val=0.0, max_val=1.0)
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
         bags = rng.random((self.n_models, utility.n_players)) < self.keep_rate
         P = utility.batch_aux_probability([utility.coalition(players=b) for b in bags])
         votes = (P > self.threshold).sum(axis=0).astype(np.float64)
-        self.votes_ = votes
-        self.game_ = "adapted"
-        self.utility_ = f"out-of-bag P(anomaly) > {self.threshold:g} of SSDO ({self.aggregate})"
-        self.budget_ = {"n_models": self.n_models, "keep_rate": float(self.keep_rate), "fits": utility.n_evaluations}
+        record.extra["votes"] = votes
+        record.game = "adapted"
+        record.utility = f"out-of-bag P(anomaly) > {self.threshold:g} of SSDO ({self.aggregate})"
+        record.budget = {"n_models": self.n_models, "keep_rate": float(self.keep_rate), "fits": utility.n_evaluations}
         if self.aggregate == "vote":
             return votes / self.n_models
         return 2.0 * votes / (self.n_models + votes)

@@ -17,9 +17,12 @@ Cost: O(fits · (n + l)·n) plus the fits; memory O((n + l)²) for the distances
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral
 
-from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin, check_int
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 from auxqual.quality.baselines.semivalues import permutation_strata, semivalue, shapley_weights
 from auxqual.quality.baselines.utility import CoalitionUtility
 
@@ -56,12 +59,12 @@ class PermutationSemivalue(DetectorUtilityMixin, BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_permutations", self.n_permutations, 1)
-        check_int("n_positions", self.n_positions, 1)
-        check_int("min_cardinality", self.min_cardinality, 0)
+        check_scalar(self.n_permutations, "n_permutations", Integral, min_val=1)
+        check_scalar(self.n_positions, "n_positions", Integral, min_val=1)
+        check_scalar(self.min_cardinality, "min_cardinality", Integral, min_val=0)
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
         if self.game == "adapted":
@@ -72,10 +75,10 @@ class PermutationSemivalue(DetectorUtilityMixin, BaselineEstimator):
         sums, counts, n_coalitions = permutation_strata(
             n_players, utility.n_aux, coalition_deltas(utility, self.game), n_permutations=self.n_permutations,
             n_positions=self.n_positions, min_cardinality=low, max_cardinality=high, rng=rng)
-        self.strata_counts_ = counts
-        self.game_ = self.game
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"n_permutations": self.n_permutations, "n_positions": self.n_positions,
+        record.extra["strata_counts"] = counts
+        record.game = self.game
+        record.utility = self._utility_name(utility)
+        record.budget = {"n_permutations": self.n_permutations, "n_positions": self.n_positions,
                         "min_cardinality": low, "coalitions": n_coalitions,
                         "fits": utility.n_evaluations}
         return semivalue(sums, counts, self._weights(high))

@@ -22,13 +22,16 @@ network is initialised under a forked, seeded torch RNG; one torch thread, CPU).
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from sklearn.utils import check_scalar
 
 from auxqual.device import torch_threads
-from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin, check_int, check_real
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 
 
 class ValueEstimator(nn.Module):
@@ -101,14 +104,14 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         for name in ("n_steps", "rollouts_per_step", "batch_size", "aux_batch_size", "hidden_dim", "comb_dim"):
-            check_int(name, getattr(self, name), 1)
-        check_int("n_layers", self.n_layers, 2)
-        check_real("learning_rate", self.learning_rate, 0.0, low_open=True)
-        check_real("threshold", self.threshold, 0.5, 1.0, high_open=True)
-        check_real("baseline_decay", self.baseline_decay, 0.0, 1.0, high_open=True)
+            check_scalar(getattr(self, name), name, Integral, min_val=1)
+        check_scalar(self.n_layers, "n_layers", Integral, min_val=2)
+        check_scalar(self.learning_rate, "learning_rate", Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(self.threshold, "threshold", Real, min_val=0.5, max_val=1.0, include_boundaries="left")
+        check_scalar(self.baseline_decay, "baseline_decay", Real, min_val=0.0, max_val=1.0, include_boundaries="left")
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         n, l = utility.n_players, utility.n_aux
         seed = 0 if self.random_state is None else int(self.random_state)
@@ -132,7 +135,7 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
             optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
             baseline = None
             batch, aux_batch = min(self.batch_size, n), min(self.aux_batch_size, l)
-            self.reward_history_ = []
+            record.extra["reward_history"] = []
             for _ in tqdm(range(self.n_steps), desc="DVRL", unit="step", disable=not self.progress):
                 rollouts = []
                 for _ in range(self.rollouts_per_step):
@@ -167,12 +170,12 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
                 (loss / len(rollouts)).backward()
                 optimizer.step()
                 baseline = self.baseline_decay * baseline + (1.0 - self.baseline_decay) * base.mean()
-                self.reward_history_.append(float(base.mean()))
+                record.extra["reward_history"].append(float(base.mean()))
             with torch.no_grad():
                 aux_rows = torch.arange(n, n + l)
                 values = net(X_t[aux_rows], y_t[aux_rows], e_t[aux_rows]).numpy().copy()
-        self.game_ = "adapted"
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"n_steps": self.n_steps, "rollouts_per_step": self.rollouts_per_step, "batch_size": batch,
+        record.game = "adapted"
+        record.utility = self._utility_name(utility)
+        record.budget = {"n_steps": self.n_steps, "rollouts_per_step": self.rollouts_per_step, "batch_size": batch,
                         "aux_batch_size": aux_batch, "fits": utility.n_evaluations}
         return values

@@ -14,10 +14,12 @@ Budget: ``n_models`` detector fits (100). Cost O(n_models · (n + l)·n) plus th
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
 
-from auxqual.quality.baselines._base import (BaselineEstimator, DetectorUtilityMixin, check_choice, check_int,
-                                             check_real)
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin, check_choice
 
 
 class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
@@ -55,12 +57,12 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_models", self.n_models, 1)
-        check_real("proportion", self.proportion, 0.0, 1.0, low_open=True, high_open=True)
+        check_scalar(self.n_models, "n_models", Integral, min_val=1)
+        check_scalar(self.proportion, "proportion", Real, min_val=0.0, max_val=1.0, include_boundaries="neither")
         check_choice("reuse", self.reuse, ("membership", "all"))
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
         n, l = utility.n_players, utility.n_aux
@@ -91,8 +93,8 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
                 without_n[~inside] += 1
         with_mean = np.divide(with_sum, with_n, out=np.zeros(l), where=with_n > 0)
         without_mean = np.divide(without_sum, without_n, out=np.zeros(l), where=without_n > 0)
-        self.game_ = "adapted"
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"n_models": self.n_models, "proportion": float(self.proportion), "reuse": self.reuse,
+        record.game = "adapted"
+        record.utility = self._utility_name(utility)
+        record.budget = {"n_models": self.n_models, "proportion": float(self.proportion), "reuse": self.reuse,
                         "fits": utility.n_evaluations}
         return with_mean - without_mean

@@ -25,10 +25,13 @@ n + l players per validation point), and the value of each auxiliary anomaly is 
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from scipy.spatial.distance import cdist
+from sklearn.utils import check_scalar
 
-from auxqual.quality.baselines._base import BaselineEstimator, check_int
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
 
 
 def knn_shapley_recursion(labels_sorted: np.ndarray, target: int, n_neighbors: int) -> np.ndarray:
@@ -87,13 +90,13 @@ class KNNShapley(BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("n_neighbors", self.n_neighbors, 1)
+        check_scalar(self.n_neighbors, "n_neighbors", Integral, min_val=1)
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         X, y, K = self.X_train_, self.y_train_.astype(np.int64), self.n_neighbors
-        self.game_ = self.game
-        self.utility_ = f"knn likelihood (K={K}) on the training set"
-        self.budget_ = {"fits": 0, "exact": True}
+        record.game = self.game
+        record.utility = f"knn likelihood (K={K}) on the training set"
+        record.budget = {"fits": 0, "exact": True}
         if self.game == "textbook":
             return self._textbook(X, y, X_aux, K)
         D = cdist(X, X)                                                    # validation × train

@@ -31,6 +31,8 @@ calibrated gradient. Cost: fast path one n × n solve + O(l·n); exact l solves.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import warnings
 
 import numpy as np
@@ -39,8 +41,9 @@ from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
+from sklearn.utils import check_scalar
 
-from auxqual.quality.baselines._base import BaselineEstimator, check_int, check_real
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
 
 
 def class_distance(A: np.ndarray, B: np.ndarray) -> float:
@@ -98,9 +101,9 @@ class LAVA(BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_real("reg", self.reg, 0.0)
-        check_int("max_iter", self.max_iter, 1)
-        check_real("tol", self.tol, 0.0, low_open=True)
+        check_scalar(self.reg, "reg", Real, min_val=0.0)
+        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
+        check_scalar(self.tol, "tol", Real, min_val=0.0, include_boundaries="neither")
         if not isinstance(self.exact, bool):
             raise ValueError(f"exact must be a bool, got {self.exact!r}")
 
@@ -112,20 +115,21 @@ class LAVA(BaselineEstimator):
             raise ValueError("LAVA needs at least one labelled normal in y_train, got none")
 
     # ------------------------------------------------------------------ solvers
-    def _solve(self, a: np.ndarray, b: np.ndarray, C: np.ndarray,
+    def _solve(self, a: np.ndarray, b: np.ndarray, C: np.ndarray, record: BaselineDetails,
                warm: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Dual potentials ``(f, g)`` of the OT problem (entropic when ``reg > 0``)."""
+        """Dual potentials ``(f, g)`` of the OT problem (entropic when ``reg > 0``); what the
+        solve cost and where it fell short is counted in ``record.budget``."""
         if self.reg == 0.0:
             _, log = ot.emd(a, b, C, log=True, numItermax=1_000_000,
                             potentials_init=None if warm is None else warm)
-            self.budget_["ot_unconverged"] += bool(log.get("warning"))
+            record.budget["ot_unconverged"] += bool(log.get("warning"))
             return np.asarray(log["u"]), np.asarray(log["v"])
         if warm is not None:
             # re-balance the rows for this cost: every row's plan then sums to its mass, so no row
             # of the stabilised kernel underflows to zero
             warm = (self._c_transform(C, warm[1], a), warm[1])
         with warnings.catch_warnings():
-            # POT's own warnings (no convergence, overflow) are counted in budget_ instead
+            # POT's own warnings (no convergence, overflow) are counted in record.budget instead
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             _, log = ot.sinkhorn(a, b, C, self.reg, method="sinkhorn_stabilized", log=True,
@@ -133,24 +137,24 @@ class LAVA(BaselineEstimator):
             f, g = np.asarray(log["alpha"]), np.asarray(log["beta"])
             if not (np.isfinite(f).all() and np.isfinite(g).all()):
                 # the stabilised iterations can overflow on hard problems: the log-domain solver cannot
-                self.budget_["solver_fallbacks"] += 1
+                record.budget["solver_fallbacks"] += 1
                 _, log = ot.sinkhorn(a, b, C, self.reg, method="sinkhorn_log", log=True,
                                      numItermax=self.max_iter, stopThr=self.tol)
                 f, g = self.reg * np.asarray(log["log_u"]), self.reg * np.asarray(log["log_v"])
         error = float(log["err"][-1]) if log["err"] else np.inf
-        self.budget_["ot_unconverged"] += not error <= self.tol
-        self._max_marginal_error = max(self._max_marginal_error, error)
+        record.budget["ot_unconverged"] += not error <= self.tol
+        record.extra["max_marginal_error"] = max(record.extra.get("max_marginal_error", 0.0), error)
         return f, g
 
-    def _warn_about_solves(self) -> None:
+    def _warn_about_solves(self, record: BaselineDetails) -> None:
         """Say when a Sinkhorn solve fell back to the log-domain solver: the values then come
         from a different (slower, overflow-free) iteration, which a reader should know."""
-        fallbacks = self.budget_["solver_fallbacks"]
+        fallbacks = record.budget["solver_fallbacks"]
         if fallbacks:
-            warnings.warn(f"LAVA: {fallbacks} of {self.budget_['ot_solves']} Sinkhorn solves overflowed in the "
+            warnings.warn(f"LAVA: {fallbacks} of {record.budget['ot_solves']} Sinkhorn solves overflowed in the "
                           f"stabilised solver and were re-solved in the log domain (reg={self.reg:g}); "
-                          f"{self.budget_['ot_unconverged']} solve(s) stopped at max_iter={self.max_iter} above "
-                          f"tol={self.tol:g} (largest marginal error {self._max_marginal_error:.2g})",
+                          f"{record.budget['ot_unconverged']} solve(s) stopped at max_iter={self.max_iter} above "
+                          f"tol={self.tol:g} (largest marginal error {record.extra['max_marginal_error']:.2g})",
                           ConvergenceWarning, stacklevel=2)
 
     def _c_transform(self, C_rows: np.ndarray, g: np.ndarray, mass: float | np.ndarray) -> np.ndarray:
@@ -162,21 +166,21 @@ class LAVA(BaselineEstimator):
         return self.reg * np.log(mass) - self.reg * logsumexp((g[None, :] - C_rows) / self.reg, axis=1)
 
     # ------------------------------------------------------------------ values
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
-        """The values, with what the solves cost and where they fell short in ``budget_``
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
+        """The values, with what the solves cost and where they fell short in ``record.budget``
         (``solver_fallbacks``: overflowed stabilised solves re-solved in the log domain;
         ``ot_unconverged``: solves that stopped at ``max_iter`` above ``tol``)."""
-        self.game_ = self.game
-        self.utility_ = (f"label-aware OT distance (reg={self.reg:g}) of train ∪ aux to train"
+        record.game = self.game
+        record.utility = (f"label-aware OT distance (reg={self.reg:g}) of train ∪ aux to train"
                          + (" (exact re-solve)" if self.exact else " (fast path)"))
-        self.budget_ = {"ot_solves": 1, "reg": float(self.reg), "fits": 0, "solver_fallbacks": 0,
+        record.budget = {"ot_solves": 1, "reg": float(self.reg), "fits": 0, "solver_fallbacks": 0,
                         "ot_unconverged": 0}
-        self._max_marginal_error = 0.0
-        values = self._solved_values(X_aux)
-        self._warn_about_solves()
+        record.extra["max_marginal_error"] = 0.0
+        values = self._solved_values(X_aux, record)
+        self._warn_about_solves(record)
         return values
 
-    def _solved_values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _solved_values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         X, y = self.X_train_, self.y_train_
         n, l = X.shape[0], X_aux.shape[0]
         b = np.full(n, 1.0 / n)
@@ -185,11 +189,11 @@ class LAVA(BaselineEstimator):
             y_src = np.concatenate([y, np.ones(l, y.dtype)])
             W = label_costs(X_src, y_src, X, y)
             C = cdist(X_src, X, "sqeuclidean") / 2.0 + W[y_src][:, y] / 2.0
-            f, _ = self._solve(np.full(n + l, 1.0 / (n + l)), b, C)
+            f, _ = self._solve(np.full(n + l, 1.0 / (n + l)), b, C, record)
             return calibrated_values(f, np.arange(n, n + l))
         W = label_costs(X, y, X, y)
         C = cdist(X, X, "sqeuclidean") / 2.0 + W[y][:, y] / 2.0
-        f, g = self._solve(np.full(n, 1.0 / n), b, C)
+        f, g = self._solve(np.full(n, 1.0 / n), b, C, record)
         shift = self.reg * np.log(n / (n + 1.0)) if self.reg > 0 else 0.0
         f_train = f + shift
         C_aux = cdist(X_aux, X, "sqeuclidean") / 2.0 + W[1][y][None, :] / 2.0
@@ -205,7 +209,7 @@ class LAVA(BaselineEstimator):
             W_j = label_costs(X_src, y_src, X, y)
             C_j = cdist(X_src, X, "sqeuclidean") / 2.0 + W_j[y_src][:, y] / 2.0
             warm = (np.append(f_train, f_aux[j]), g)
-            f_j, _ = self._solve(a, b, C_j, warm)
+            f_j, _ = self._solve(a, b, C_j, record, warm)
             values[j] = calibrated_values(f_j, np.array([n]))[0]
-        self.budget_["ot_solves"] = 1 + l
+        record.budget["ot_solves"] = 1 + l
         return values

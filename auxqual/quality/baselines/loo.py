@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auxqual.quality.baselines._base import BaselineEstimator, DetectorUtilityMixin
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 
 
 class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
@@ -43,7 +43,7 @@ class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
         self.progress = progress
 
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         everyone = np.ones(utility.n_players, bool)
         l = utility.n_aux
@@ -57,7 +57,7 @@ class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
                 masks.append(utility.coalition(players=everyone, aux=aux))
                 cands.append(np.array([j]))
             values = np.array([r.delta[0] for r in utility.batch_marginals(masks, cands)])
-        self.game_ = self.game
-        self.utility_ = self._utility_name(utility)
-        self.budget_ = {"fits": utility.n_evaluations}
+        record.game = self.game
+        record.utility = self._utility_name(utility)
+        record.budget = {"fits": utility.n_evaluations}
         return values

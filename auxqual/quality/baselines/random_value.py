@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auxqual.quality.baselines._base import BaselineEstimator
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
 
 
 class RandomValue(BaselineEstimator):
@@ -21,8 +21,8 @@ class RandomValue(BaselineEstimator):
     def __init__(self, random_state: int | None = 331) -> None:
         self.random_state = random_state
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
-        self.game_ = "none"
-        self.utility_ = "none"
-        self.budget_ = {"fits": 0}
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
+        record.game = "none"
+        record.utility = "none"
+        record.budget = {"fits": 0}
         return np.random.default_rng(self.random_state).random(X_aux.shape[0])

@@ -25,9 +25,12 @@ Cost O(prefixes · (l·d³ + n·d)); no model fits.
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Integral, Real
 
-from auxqual.quality.baselines._base import BaselineEstimator, check_int, check_real
+import numpy as np
+from sklearn.utils import check_scalar
+
+from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
 from auxqual.quality.baselines.semivalues import permutation_strata, semivalue, shapley_weights
 
 DET_FLOOR = 1e-8  # the reference's sqrt(|det| + 1e-8)
@@ -151,10 +154,10 @@ class RobustVolumeShapley(BaselineEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_real("omega", self.omega, 0.0, low_open=True)
-        check_int("n_permutations", self.n_permutations, 1)
-        check_int("n_positions", self.n_positions, 1)
-        check_int("min_cardinality", self.min_cardinality, 0)
+        check_scalar(self.omega, "omega", Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(self.n_permutations, "n_permutations", Integral, min_val=1)
+        check_scalar(self.n_positions, "n_positions", Integral, min_val=1)
+        check_scalar(self.min_cardinality, "min_cardinality", Integral, min_val=0)
 
     def cube_ids(self, X_aux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integer cube of every training and auxiliary row (grid anchored at their joint minimum)."""
@@ -164,7 +167,7 @@ class RobustVolumeShapley(BaselineEstimator):
         ids = ids.ravel()
         return ids[: self.X_train_.shape[0]], ids[self.X_train_.shape[0]:]
 
-    def _values(self, X_aux: np.ndarray) -> np.ndarray:
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         X = self.X_train_
         n, l = X.shape[0], X_aux.shape[0]
         ids_train, ids_aux = self.cube_ids(X_aux)
@@ -186,8 +189,8 @@ class RobustVolumeShapley(BaselineEstimator):
         sums, counts, n_coalitions = permutation_strata(
             n_players, l, deltas, n_permutations=self.n_permutations, n_positions=self.n_positions,
             min_cardinality=low, max_cardinality=high, rng=rng)
-        self.game_ = self.game
-        self.utility_ = f"robust volume (omega={self.omega:g}), in units of the training set's"
-        self.budget_ = {"n_permutations": self.n_permutations, "n_positions": self.n_positions,
+        record.game = self.game
+        record.utility = f"robust volume (omega={self.omega:g}), in units of the training set's"
+        record.budget = {"n_permutations": self.n_permutations, "n_positions": self.n_positions,
                         "min_cardinality": low, "coalitions": n_coalitions, "fits": 0}
         return semivalue(sums, counts, shapley_weights(high))

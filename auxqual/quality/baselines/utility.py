@@ -70,13 +70,12 @@ coalition (an LRU of ``cache_size`` entries), so repeated coalitions cost nothin
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from scipy.spatial.distance import cdist
 from scipy.stats import rankdata
 from sklearn.model_selection import train_test_split
@@ -468,9 +467,7 @@ class CoalitionUtility:
     def _run(self, jobs: list, kind: str, desc: str) -> list:
         if not jobs:
             return []
-        n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
-        if n_jobs < 0:
-            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        n_jobs = int(effective_n_jobs(self.n_jobs))  # joblib's meaning: None → 1, -1 → all cores
         bar = tqdm(total=len(jobs), desc=desc, unit="fit", disable=not self.progress, leave=False)
         try:
             if n_jobs <= 1 or len(jobs) <= 1 or not processes_allowed():  # e.g. inside a Dask worker
