@@ -39,7 +39,7 @@ import math
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,13 @@ import pandas as pd
 from auxqual import lineage
 from auxqual.io import sha256_file, write_json, write_text
 from auxqual.project.layout import EVALUATION, GATE_RECORD, RUNS_DIR, SCHEMA_RECORD, SCORES_DIR, SELECTION
+from auxqual.project.runs import list_runs
 
 CARD_SCHEMA = "auxqual.card/1"
 SCHEMA_FILE = "model_card.schema.json"
 DEFAULT_STEM = Path("reports/card")
 FORMATS = ("md", "json", "html")
 PREDICTIONS_DIR = Path("data/predictions")
-RUN_SCHEMA = "auxqual.run/1"
 SCORE_META = ("row", "dataset", "generator", "aux_id", "kind")   # key columns of a scores table
 NOT_FEATURES = ("y", *SCORE_META)
 QUANTILES = {"q10": 0.1, "median": 0.5, "q90": 0.9}
@@ -272,6 +272,11 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return value
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping (a JSON object), else an empty one: records may lack a section."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def read_runs(root: Path) -> list[dict[str, Any]]:
     """The project's run records, oldest first (:func:`auxqual.project.runs.list_runs`).
 
@@ -280,14 +285,7 @@ def read_runs(root: Path) -> list[dict[str, Any]]:
     ValueError
         Naming a record that is unreadable.
     """
-    try:
-        from auxqual.project.runs import list_runs
-    except ImportError:  # pragma: no cover - older checkouts without run records
-        list_runs = None
-    if list_runs is not None:
-        return list_runs(root)
-    records = [read_json(p) for p in sorted((root / RUNS_DIR).glob("*.json"))]
-    return sorted((r for r in records if r and r.get("schema") == RUN_SCHEMA), key=lambda r: str(r.get("started")))
+    return list_runs(root)
 
 
 def _display(path: Path, root: Path) -> str:
@@ -374,7 +372,7 @@ def _date(model: Path, commit_date: str | None, runs: Sequence[Mapping[str, Any]
     started = [r.get("started") for r in runs if r.get("started")]
     if started:
         return str(started[0]), "run record"
-    stamp = datetime.fromtimestamp(model.stat().st_mtime, tz=timezone.utc).replace(microsecond=0)
+    stamp = datetime.fromtimestamp(model.stat().st_mtime, tz=UTC).replace(microsecond=0)
     return stamp.isoformat().replace("+00:00", "Z"), "file modification time"
 
 
@@ -387,7 +385,7 @@ def train_section(record: lineage.LineageRecord, root: Path) -> dict[str, Any]:
     status = file_status(root, entry["path"], entry["sha256"])
     rows, columns = _table_shape(root / entry["path"]) if status == "ok" else (None, None)
     schema = read_json(root / SCHEMA_RECORD) or {}
-    described = schema.get("train") if isinstance(schema.get("train"), dict) else {}
+    described = _mapping(schema.get("train"))
     rows = entry.get("n_rows", rows)
     same = described.get("rows") == rows and status == "ok"
     if columns is None and same:
@@ -490,7 +488,7 @@ def quality(frame: pd.DataFrame | None, scores_file: Path | None) -> dict[str, A
     share = None
     if "eap_std" in frame.columns:
         share = float(np.mean(frame["eap_std"].to_numpy(dtype=np.float64) <= 0.0))
-    return {"available": True, "file": scores_file.as_posix(), "rows": int(len(frame)), "scores": summary,
+    return {"available": True, "file": scores_file.as_posix(), "rows": len(frame), "scores": summary,
             "share_at_prior": share, "figure": None}
 
 
@@ -503,8 +501,8 @@ def selection_section(record: lineage.LineageRecord, root: Path, kind: str,
               "score": None if used is None else used["selected"]["score"],
               "q": 0.0 if used is None else used["selected"]["q"],
               "detector": record.created_by["detector"], "val_auroc": None}
-    base = {"chosen": chosen, "source": None, "matches_model": None, "validation": None, "alternatives": [],
-            "figure": None}
+    base: dict[str, Any] = {"chosen": chosen, "source": None, "matches_model": None, "validation": None,
+                            "alternatives": [], "figure": None}
     if kind != "project":
         return {**base, "available": False,
                 "reason": "a benchmark model: its set, score and q are one cell of the grid, not a selection"}
@@ -574,7 +572,7 @@ def _project_validation(root: Path, actual: str, runs: Sequence[Mapping[str, Any
 
 
 def _auroc(source: Mapping[str, Any], where: str) -> dict[str, Any]:
-    validation = source.get("validation") if isinstance(source.get("validation"), Mapping) else {}
+    validation = _mapping(source.get("validation"))
     return {"available": True, "value": source.get("val_auroc"), "low": source.get("val_auroc_low"),
             "high": source.get("val_auroc_high"), "level": source.get("level"), "source": where,
             "method": validation.get("method"), "n_normals": validation.get("n_normals"),
@@ -614,7 +612,7 @@ def _benchmark_test(record: lineage.LineageRecord, root: Path) -> dict[str, Any]
 
     value = float(roc_auc_score(rows["y"].to_numpy(), rows["decision"].to_numpy()))
     return {"available": True, "value": value, "low": None, "high": None, "level": None,
-            "source": relative.as_posix(), "n_rows": int(len(rows))}
+            "source": relative.as_posix(), "n_rows": len(rows)}
 
 
 def performance_metrics(downstream: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -679,8 +677,9 @@ def gate_history(metrics: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
     keys = [(m["name"], m["set"]) for m in metrics if _number(m.get("value")) is not None]
     if not keys:
         keys = _metric_keys(runs[-1].get("metrics"))
-    series = [{"name": name, "set": set_name, "values": [_run_value(r, name, set_name) for r in runs],
-               "levels": [_run_level(r, name, set_name) for r in runs]} for name, set_name in keys]
+    series: list[dict[str, Any]] = [
+        {"name": name, "set": set_name, "values": [_run_value(r, name, set_name) for r in runs],
+         "levels": [_run_level(r, name, set_name) for r in runs]} for name, set_name in keys]
     series = [s for s in series if any(v is not None for v in s["values"])]
     listed = [{"run_id": r.get("run_id"), "started": r.get("started"), "verdict": r.get("verdict"),
                "promoted": r.get("promoted"), "model_sha256": _get(r, "model", "sha256")} for r in runs]
@@ -704,7 +703,7 @@ def _metric_keys(metrics: Any) -> list[tuple[str, str | None]]:
 
 def _run_value(run: Mapping[str, Any], name: str, set_name: str | None) -> float | None:
     """The value of one gated metric in one run record (its ``metrics``, else its ``gate`` list)."""
-    metrics = run.get("metrics") if isinstance(run.get("metrics"), Mapping) else {}
+    metrics = _mapping(run.get("metrics"))
     value = None
     if set_name is None:
         value = metrics.get(name, run.get(name))
@@ -856,7 +855,7 @@ def score_figure(name: str, frame: pd.DataFrame, summary: Mapping[str, Any]) -> 
     figure = _new_figure(11, 2.4 * nrows + 0.6)
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
     _margins(figure, top=0.75, bottom=0.55, hspace=0.7, wspace=0.22)
-    for ax, column in zip(axes, columns):
+    for ax, column in zip(axes, columns, strict=False):  # the grid may have more panels than scores
         values = frame[column].to_numpy(dtype=np.float64)
         ax.hist(values[np.isfinite(values)], bins=30, color=ACCENT, alpha=0.75)
         stats = summary["scores"].get(column, {})
@@ -892,7 +891,7 @@ def selection_figure(alternatives: Sequence[Mapping[str, Any]]) -> bytes:
     low = float(values.min()) if values.size else 0.0
     ax.set_xlim(max(0.0, min(low - 0.02, 0.9)), 1.0)
     left = ax.get_xlim()[0]
-    for y, value in zip(positions, values):
+    for y, value in zip(positions, values, strict=True):
         inside = (value - left) / (1.0 - left) > 0.15
         ax.text(value, y, f" {value:.4f} ", va="center", ha="right" if inside else "left", fontsize=9,
                 color="white" if inside else "#212529")
@@ -913,7 +912,7 @@ def gate_figure(series: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
     _margins(figure, left=0.75, top=0.95, bottom=0.75, hspace=0.45, wspace=0.3)
     labels = _run_labels(runs)
     current = {(m["name"], m["set"]): m for m in metrics}
-    for ax, entry in zip(axes, series):
+    for ax, entry in zip(axes, series, strict=False):  # the grid may have more panels than metrics
         _gate_panel(ax, entry, labels, current.get((entry["name"], entry["set"])))
     for i, ax in enumerate(axes):
         ax.set_visible(i < len(series))
@@ -1145,7 +1144,7 @@ def render_markdown(card: Mapping[str, Any], html_name: str = "card.html") -> st
         lines += ["> **WARNING**", ">"] + [f"> - **{w}**" for w in warnings] + [""]
     lines += [f"Figures: see `{html_name}`. JSON: schema `{card['schema']}`.", "", "## Model", ""]
     lines += _md_table(["field", "value"], _model_rows(card))
-    lines += ["## Training data", ""] + _md_table(["field", "value"], _train_rows(card))
+    lines += ["## Training data", "", *_md_table(["field", "value"], _train_rows(card))]
     lines += _md_sets(card)
     lines += _md_selection(card["model_parameters"]["selection"])
     downstream = card["quantitative_analysis"]["downstream"]
@@ -1160,29 +1159,29 @@ def _md_sets(card: Mapping[str, Any]) -> list[str]:
     sets = card["model_parameters"]["data"]["auxiliary_sets"]
     lines = ["## Auxiliary sets", ""]
     if not sets:
-        return lines + ["None named in the sidecar.", ""]
+        return [*lines, "None named in the sidecar.", ""]
     for entry in sets:
-        lines += [f"### {entry['name']}", ""] + _md_table(["field", "value"], _set_rows(entry))
+        lines += [f"### {entry['name']}", "", *_md_table(["field", "value"], _set_rows(entry))]
         quality = entry["quality"]
         if quality.get("available"):
-            lines += [f"Quality ({quality['file']}):", ""] + _md_table(*_quality_table(quality))
+            lines += [f"Quality ({quality['file']}):", "", *_md_table(*_quality_table(quality))]
         else:
             lines += [f"Quality: not available ({quality['reason']}).", ""]
     return lines
 
 
 def _md_selection(selection: Mapping[str, Any]) -> list[str]:
-    lines = ["## Selection", ""] + _paragraphs(_selection_lines(selection))
+    lines = ["## Selection", "", *_paragraphs(_selection_lines(selection))]
     if not selection.get("available"):
-        return lines + [f"Alternatives: not available ({selection['reason']}).", ""]
-    return lines + [f"Every alternative ({selection['source']}):", ""] + _md_table(*_alternatives_table(selection))
+        return [*lines, f"Alternatives: not available ({selection['reason']}).", ""]
+    return [*lines, f"Every alternative ({selection['source']}):", "", *_md_table(*_alternatives_table(selection))]
 
 
 def _md_gate(gate: Mapping[str, Any]) -> list[str]:
     lines = ["## Gate", ""]
     if not gate.get("available"):
-        return lines + [f"**{NO_GATE}** ({gate['reason']}).", ""]
-    lines += [f"**Verdict: {gate['verdict'].upper()}**", ""] + _paragraphs(_gate_lines_text(gate))
+        return [*lines, f"**{NO_GATE}** ({gate['reason']}).", ""]
+    lines += [f"**Verdict: {gate['verdict'].upper()}**", "", *_paragraphs(_gate_lines_text(gate))]
     if gate["metrics"]:
         lines += _md_table(*_gate_table(gate))
     history = gate["history"]
@@ -1321,7 +1320,7 @@ def _html_sets(card: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
 def _html_selection(selection: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
     parts = ["<h2>Selection</h2>"] + [f"<p>{_e(line)}</p>" for line in _selection_lines(selection)]
     if not selection.get("available"):
-        return "\n".join(parts + [_na(f"alternatives: {selection['reason']}")])
+        return "\n".join([*parts, _na(f"alternatives: {selection['reason']}")])
     header, rows = _alternatives_table(selection)
     parts += [f"<p>Every alternative ({_e(selection['source'])}):</p>", _html_table(header, rows, chosen_column=5),
               _html_image(figures, selection.get("figure"))]

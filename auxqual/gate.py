@@ -11,9 +11,10 @@ crossed: ``pass``, ``warn`` or ``fail``.
 A rule's tolerance is ``abs + rel · |last good value|`` (``numpy.isclose``'s form); a level
 is crossed when the change *in the bad direction* is larger than that level's tolerance.
 The validation AUROC counts as dropped only beyond its bootstrap interval: the rule compares
-the upper end of this run's interval with the last good value. The two-sample Kolmogorov–Smirnov test (:func:`scipy.stats.ks_2samp`) of a set's scores
-against the last good run's crosses a level when its statistic is above the level and its
-p-value below ``alpha``. Pure library code: no files.
+the upper end of this run's interval with the last good value. The two-sample
+Kolmogorov–Smirnov test (``scipy.stats.ks_2samp``) of a set's scores against the last good
+run's crosses a level when its statistic is above the level and its p-value below ``alpha``.
+Pure library code: no files.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def compare(current: Mapping[str, Any], last_good: Mapping[str, Any], rules: Map
     return results
 
 
-def _set_metrics(name: str, now: Mapping[str, Any], then: Mapping[str, Any], rules: Mapping[str, Any]) -> list[MetricResult]:
+def _set_metrics(name: str, now: Mapping[str, Any], then: Mapping[str, Any],
+                 rules: Mapping[str, Any]) -> list[MetricResult]:
     results = []
     for score in sorted(set(now["scores"]) & set(then["scores"])):
         a, b = now["scores"][score], then["scores"][score]

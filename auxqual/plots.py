@@ -60,11 +60,11 @@ def _auroc_limits(values: np.ndarray | Sequence[float], *, min_span: float = MIN
     """A y-range for AUROC ``values``: their range plus 8 % padding, at least ``min_span`` wide
     and at most up to 1.02, so that a difference of 0.0003 between curves stays a flat line
     instead of filling the panel, and markers at 1.0 are not cut."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
         return 0.0, 1.0
-    low, high = float(values.min()), float(values.max())
+    low, high = float(finite.min()), float(finite.max())
     pad = 0.08 * (high - low)
     low, high = low - pad, high + pad
     if high - low < min_span:
@@ -89,7 +89,8 @@ def _noted(names: Sequence[str], notes: Mapping[str, str] | None) -> list[str]:
     return [f"{name} [{notes[name]}]" if notes.get(name) else str(name) for name in names]
 
 
-def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *, title: str = "Q1: ranking realistic auxiliary anomalies first",
+def q1_bar_chart(q1: pd.DataFrame, path: str | os.PathLike, *,
+                 title: str = "Q1: ranking realistic auxiliary anomalies first",
                  notes: Mapping[str, str] | None = None) -> Path:
     """Bar per score: mean Q1 AUROC over datasets, one dot per dataset, chance at 0.5.
 
@@ -141,7 +142,7 @@ def score_distributions(scores: pd.DataFrame, score_names: Sequence[str], path: 
         ax = figure.add_subplot(rows, columns, i + 1)
         data = [scores.loc[scores[kind_column] == kind, name].to_numpy(dtype=float) for kind in kinds]
         box = ax.boxplot(data, patch_artist=True, showfliers=False)
-        for patch, median, kind in zip(box["boxes"], box["medians"], kinds):
+        for patch, median, kind in zip(box["boxes"], box["medians"], kinds, strict=True):
             patch.set_facecolor(KIND_COLORS.get(kind, "#adb5bd"))
             patch.set_alpha(0.35)
             median.set(color=KIND_COLORS.get(kind, "#495057"), linewidth=2.5)   # seen even when the box is flat
@@ -328,7 +329,7 @@ def q1_ranks(table: pd.DataFrame, path: str | os.PathLike, *,
     positions = np.arange(len(order))
     colors = ["#364fc7" if s == "eap" else "#91a7ff" for s in order]
     left.barh(positions, [ranks[s] for s in order], color=colors, edgecolor="#364fc7")
-    for y, score in zip(positions, order):
+    for y, score in zip(positions.tolist(), order, strict=True):
         left.text(ranks[score] + 0.2, y, f"{ranks[score]:.2f}", va="center", fontsize=FONT_SMALL)
     left.set_yticks(positions, _noted(order, notes), fontsize=FONT_SMALL)
     left.invert_yaxis()
@@ -373,7 +374,7 @@ def _q1_single_dataset(auroc: pd.Series, dataset: str, path: str | os.PathLike,
     positions = np.arange(len(auroc))
     colors = ["#364fc7" if s == "eap" else "#91a7ff" for s in auroc.index]
     ax.barh(positions, auroc.to_numpy(dtype=float), color=colors, edgecolor="#364fc7")
-    for y, value in zip(positions, auroc.to_numpy(dtype=float)):
+    for y, value in zip(positions.tolist(), auroc.to_numpy(dtype=float), strict=True):
         ax.text(min(value, 1.0) + 0.01, y, f"{value:.3f}", va="center", fontsize=FONT_SMALL)
     ax.set_yticks(positions, _noted(list(auroc.index), notes), fontsize=FONT_SMALL)
     ax.invert_yaxis()
@@ -436,7 +437,7 @@ def q3_validation_vs_test(candidates: pd.DataFrame, path: str | os.PathLike, *, 
     if rows.empty:
         raise ValueError(f"q3 candidates: no model-selection rows for dataset {dataset!r}")
     names = list(dict.fromkeys(rows["score"])) if scores is None else [s for s in scores if s in set(rows["score"])]
-    colors = _color_map(list(dict.fromkeys(rows["candidate"])))
+    colors = _color_map([str(c) for c in dict.fromkeys(rows["candidate"])])
     ncols = min(4, len(names))
     nrows = int(np.ceil(len(names) / ncols))
     figure = _new_figure(3.2 * ncols + 3.2, 3.0 * nrows + 0.8)
@@ -444,7 +445,7 @@ def q3_validation_vs_test(candidates: pd.DataFrame, path: str | os.PathLike, *, 
         ax = figure.add_subplot(nrows, ncols, index + 1)
         panel = rows[rows["score"] == score]
         for candidate, group in panel.groupby("candidate", sort=False):
-            ax.scatter(group["val"], group["test_auroc"], s=18, color=colors[candidate],
+            ax.scatter(group["val"], group["test_auroc"], s=18, color=colors[str(candidate)],
                        label=candidate if index == 0 else None)
         picked = panel[panel["chosen"]]
         ax.scatter(picked["val"], picked["test_auroc"], s=80, facecolors="none", edgecolors="#e03131", linewidths=1.2,

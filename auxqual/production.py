@@ -162,7 +162,8 @@ class Candidate:
     @property
     def name(self) -> str:
         params = json.dumps(self.detector_params, sort_keys=True, separators=(",", ":"))
-        return f"{self.set or '-'}|{self.score or '-'}|q{self.q:g}|{self.detector}{params if self.detector_params else ''}"
+        suffix = params if self.detector_params else ""
+        return f"{self.set or '-'}|{self.score or '-'}|q{self.q:g}|{self.detector}{suffix}"
 
 
 def candidates(sets: Sequence[str], score_names: Sequence[str], qs: Sequence[float],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,16 @@ from sklearn.exceptions import ConvergenceWarning
 from auxqual.io import check_features, check_labels, features_frame
 from auxqual.mapping import map_to_dimension
 
-__all__ = ["ProtocolError", "ProtocolCounts", "ProtocolSplit", "protocol_counts", "split_benchmark",
-           "map_to_dimension", "KINDS", "GENERATOR_NAME"]
+__all__ = [
+    "GENERATOR_NAME",
+    "KINDS",
+    "ProtocolCounts",
+    "ProtocolError",
+    "ProtocolSplit",
+    "map_to_dimension",
+    "protocol_counts",
+    "split_benchmark",
+]
 
 KINDS = ("realistic", "indistinguishable", "unrealistic")
 GENERATOR_NAME = "benchmark_mixture"
@@ -100,12 +109,25 @@ def protocol_counts(n_anomalies: int, *, dataset: str, test_fraction: float = 0.
     return ProtocolCounts(n_test_anomalies=t, n_labelled=n_l, n_aux_per_kind=f)
 
 
+class CountParams(TypedDict, total=False):
+    """The keyword arguments of ``protocol_counts`` that ``split_benchmark`` passes on."""
+
+    test_fraction: float
+    test_min: int
+    test_max: int
+    labelled_fraction: float
+    labelled_min: int
+    labelled_max: int
+    aux_fraction: float
+    aux_max: int
+
+
 # --------------------------------------------------------------------------- split
 def split_benchmark(X: np.ndarray, y: np.ndarray, *, dataset: str,
                     sources: Mapping[str, tuple[np.ndarray, np.ndarray]], n_sources: int = 5,
                     max_train_normals: int = 1000, source_max_anomalies: int = 125,
                     source_max_rows: int = 250, n_clusters: int = 10, random_state: int = 0,
-                    **count_params: float) -> ProtocolSplit:
+                    **count_params: Unpack[CountParams]) -> ProtocolSplit:
     """Split ``(X, y)`` by the protocol (steps 1–7 of protocol.md).
 
     ``sources`` maps the names of *other* datasets to their ``(X, y)``; a source named like
@@ -246,7 +268,7 @@ def _source_part(name: str, source: tuple[np.ndarray, np.ndarray], d: int, rng: 
 def _stratified(rng: np.random.Generator, labels: np.ndarray, k: int) -> np.ndarray:
     """``k`` distinct indices whose label mix matches ``labels``' (rounded), sorted."""
     ones, zeros = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    n_ones = int(round(k * ones.size / labels.size))
+    n_ones = round(k * ones.size / labels.size)
     n_ones = min(max(n_ones, k - zeros.size), ones.size)
     picked = np.concatenate([rng.choice(ones, size=n_ones, replace=False),
                              rng.choice(zeros, size=k - n_ones, replace=False)])

@@ -25,7 +25,6 @@ import inspect
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -34,11 +33,10 @@ import pandas as pd
 import sklearn
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from auxqual.io import write_text  # the installed auxqual (scripts/setup-env.sh installs the checkout, editable)
+from auxqual.quality.baselines import BASELINES
 
-from auxqual.io import write_text  # noqa: E402
-from auxqual.quality.baselines import BASELINES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GOAL_SECONDS = 15 * 60
 SHARED = Path(os.environ.get("AUXQUAL_SHARED", ROOT.parent / "shared"))

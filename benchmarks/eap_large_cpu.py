@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eap_speed import measure_in_child, synthetic_case  # noqa: E402  (the same synthetic case)
+from eap_speed import measure_in_child, synthetic_case
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

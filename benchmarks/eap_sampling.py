@@ -284,7 +284,8 @@ def discussion(rows: list[dict], rec: dict, args: argparse.Namespace) -> str:
     text += prior_mean_note(rows, sampled)
     criteria = (f"Spearman ≥ {SPEARMAN_MIN} and Q1 within {Q1_TOLERANCE} of the whole table's on every dataset")
     if rec.get("size") is None:
-        return text + f"Not every size has been measured on every dataset yet, so no default is recommended ({criteria})."
+        return text + ("Not every size has been measured on every dataset yet, so no default is recommended "
+                       f"({criteria}).")
     if rec["met"]:
         return text + (f"**Recommended default `score.max_train_rows` = {rec['size']:,}**: the smallest size "
                        f"measured with {criteria} (worst Spearman {rec['min_spearman']:.3f}, largest |ΔQ1| "
@@ -410,10 +411,11 @@ def main(argv: list[str] | None = None) -> None:
                 if size == FULL:
                     counts = the_split.counts
                     cell["split"] = {"n_train": int(the_split.y_train.size), "n_labelled": int(the_split.y_train.sum()),
-                                     "n_aux": int(len(the_split.aux)),
+                                     "n_aux": len(the_split.aux),
                                      "aux_kinds": {str(k): int(v) for k, v in
                                                    the_split.aux["kind"].value_counts().sort_index().items()},
-                                     "n_aux_per_kind": counts.n_aux_per_kind, "n_features": int(the_split.X_train.shape[1]),
+                                     "n_aux_per_kind": counts.n_aux_per_kind,
+                                     "n_features": int(the_split.X_train.shape[1]),
                                      "unrealistic_sources": sorted(set(the_split.aux["source_dataset"]) - {dataset})}
                 write_cell(args.out, cell)
                 print(f"[{done}/{total}] {dataset} {size}: {cell['n_rows']} rows, fit {cell['fit_s']:.1f} s + "

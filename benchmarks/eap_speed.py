@@ -108,7 +108,7 @@ def run_sklearn_forests(n: int, m: int, n_aux: int, d: int, n_subsets: int, n_jo
 
     from auxqual.quality.eap import draw_subset_masks
 
-    X, y, aux = synthetic_case(n, m, n_aux, d)
+    X, _y, aux = synthetic_case(n, m, n_aux, d)
     masks, _ = draw_subset_masks(X.shape[0], m, n_subsets, k0=5, random_state=331)  # EAP's defaults
     start = time.perf_counter()
     Parallel(n_jobs=n_jobs)(delayed(_forest_on_subset)(X[mask], aux, 1) for mask in masks)
@@ -249,7 +249,7 @@ def main() -> None:
         reference_case = ["1000", "20", "750", "64", str(args.subsets)]
         reference = measure_in_child(reference_case + common)
         print(f"reference size: {reference['total_s']:.1f} s", file=sys.stderr)
-        forests = measure_in_child(reference_case + ["--n-jobs", str(args.n_jobs)], mode="--forests")
+        forests = measure_in_child([*reference_case, "--n-jobs", str(args.n_jobs)], mode="--forests")
         print(f"scikit-learn forests on the same subsets: {forests['total_s']:.1f} s; "
               f"EAP / forests = {reference['total_s'] / forests['total_s']:.2f}", file=sys.stderr)
         before = measure_in_child(reference_case + common + ["--sklearn-prior"])
@@ -257,7 +257,7 @@ def main() -> None:
         markdown = save(stem, machine, reference, kept, args.subsets, forests, scaling_kept=bool(kept), before=before)
     scaling = []
     for n in args.sizes:
-        row = measure_in_child([str(n), "20", str(n // 10), "16", str(args.subsets)] + common)
+        row = measure_in_child([str(n), "20", str(n // 10), "16", str(args.subsets), *common])
         print(f"n = {n}: {row['total_s']:.1f} s, {row['peak_rss_gib']:.2f} GiB", file=sys.stderr)
         scaling.append(row)
         # after each size, so that a long run cut short keeps what it measured

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
                                              for row in started) + ". A real cluster outlives the runs."]
     lines += ["", "With 2 workers two datasets run at once, each with `cores // workers` = 1 BLAS / torch thread "
               "(set by the flow on this machine, by each `dask worker` on an external cluster; without it the "
-              "two pipelines oversubscribed the cores and 2 workers were no faster than 1). A dataset task that takes longer than alone (column 5) shares the cores with "
+              "two pipelines oversubscribed the cores and 2 workers were no faster than 1). A dataset task that "
+              "takes longer than alone (column 5) shares the cores with "
               "other work: a 1-minute load average above 2 means other jobs were competing for this machine's "
               "2 cores. On an idle machine, or a Dask cluster with more cores, the wall time falls with the "
               "workers.", ""]

@@ -61,7 +61,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from auxqual.flows.dvcrepo import DvcCommandError, check_overrides, copy_pipeline, load_params, run_dvc, set_nested
-from stages.common import protocol_seed
+from auxqual.params.benchmark import parse_benchmark_params
+from auxqual.params.schema import read_yaml
 from stages.fanout import one_line
 
 FLOW_NAME = "auxqual-benchmark"
@@ -243,7 +244,7 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
         futures = [task_runner.submit(run_dataset, parameters={
             "source": str(source_path), "dataset": name, "params": params, "env": env, "workdir": workdir,
             "keep": keep, "seed": protocol_seed(params)}) for name, seed, params in todo]
-        for (name, seed, params), future in zip(todo, futures):
+        for (name, seed, params), future in zip(todo, futures, strict=True):
             label = name if seed is None else f"{name}/seed{seed}"
             try:
                 result = future.result()
@@ -267,16 +268,20 @@ def benchmark(folder: str, datasets: list[str] | None = None, overrides: list[st
 
 
 def load_params_file(path: Path) -> dict[str, Any]:
-    """A params file given with ``--params`` (instead of the source's params.yaml)."""
-    import yaml
-
+    """A params file given with ``--params`` (instead of the source's params.yaml), checked
+    against the benchmark's schema (``auxqual.params.benchmark``): a typo is one ``ValueError``
+    naming the file and the key before any cell starts."""
     try:
-        params = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"--params {path}: cannot read the params file ({error})") from error
-    if not isinstance(params, dict):
-        raise ValueError(f"--params {path}: expected a mapping of sections")
+        params = read_yaml(Path(path).expanduser())
+    except ValueError as error:
+        raise ValueError(f"--params {error}") from None
+    parse_benchmark_params(params, f"--params {path}")
     return params
+
+
+def protocol_seed(params: dict[str, Any]) -> int:
+    """``prepare.random_state`` of a cell's params (checked by the schema): its protocol seed."""
+    return parse_benchmark_params(params, "params").prepare.random_state
 
 
 def failure_message(error: BaseException) -> str:

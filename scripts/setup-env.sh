@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install auxqual with its test extra.
+# Create .venv (if missing) and install auxqual with its test and dev (lint, types) extras.
 # torch goes first and pinned: a CPU build of torch 2.13.0 where one is on local disk, or the user's
 # own (CUDA) build if torch is already installed; the project's range (>=2.4,<2.14) then keeps it.
 set -euo pipefail
@@ -16,6 +16,6 @@ fi
 stamp=.venv/.auxqual-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "auxqual: installing auxqual and its dependencies"
-  .venv/bin/pip install --quiet -e ".[test]"
+  .venv/bin/pip install --quiet -e ".[test,dev]"
   touch "$stamp"
 fi

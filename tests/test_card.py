@@ -306,7 +306,8 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed here (.ci/run installs it; `apt-get install chromium`)")
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed here (.ci/run installs it; `apt-get install chromium`)")
 def test_chromium_renders_the_html_card(project, tmp_path):
     url = project.paths["html"].resolve().as_uri()
     shot = tmp_path / "card.png"

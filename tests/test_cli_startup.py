@@ -23,7 +23,7 @@ except SystemExit as exited:
     code = exited.code
 print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), 'EXIT', code, file=sys.stderr)
 """
-SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001  (no public API)
+SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 
 def _heavy_imports(args: list[str], cwd) -> tuple[str, str]:
@@ -68,7 +68,7 @@ def test_the_names_in_the_help_are_the_registries_names():
     from auxqual import generators, selection
     from auxqual.quality import scorer_names
 
-    assert SCORE_NAMES == scorer_names()
+    assert scorer_names() == SCORE_NAMES
     assert GENERATOR_NAMES == generators.GENERATOR_NAMES
     assert WEIGHTINGS == selection.WEIGHTINGS
     from auxqual.detectors import registry

@@ -30,9 +30,9 @@ import yaml
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="auxqual-prefect-home-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from test_pipeline_dvc import make_repo  # noqa: E402  (the pipeline tests' repository helper)
+from test_pipeline_dvc import make_repo
 
-from flows.cluster import dask_cluster  # noqa: E402
+from flows.cluster import dask_cluster
 
 pytestmark = pytest.mark.slow
 

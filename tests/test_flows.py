@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -39,8 +39,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from test_pipeline_dvc import dvc, make_repo  # noqa: E402  (the pipeline tests' repository helper)
-from tests.prefect_helpers import _client, artifacts_of, logs_of  # noqa: E402
+from test_pipeline_dvc import dvc, make_repo
+
+from tests.prefect_helpers import _client, artifacts_of, logs_of
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ def table(artifact) -> list[dict]:
     data = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
     if isinstance(data, dict):  # {column: [values]}
         columns = list(data)
-        return [dict(zip(columns, values)) for values in zip(*data.values())]
+        return [dict(zip(columns, values, strict=True)) for values in zip(*data.values(), strict=True)]
     return data
 
 
@@ -228,8 +229,9 @@ def test_deployment_stores_the_cron_and_a_triggered_run_completes(flow_repo, mon
     for stage in ("data", "prepare", "generate", "score"):
         assert f"| {stage} | up to date |" in summary
     after = pd.read_parquet(repo / "results/lineage.parquet")
-    old = set(zip(before["model_path"], before["model_sha256"]))
-    changed = {path for path, digest in zip(after["model_path"], after["model_sha256"]) if (path, digest) not in old}
+    old = set(zip(before["model_path"], before["model_sha256"], strict=True))
+    changed = {path for path, digest in zip(after["model_path"], after["model_sha256"], strict=True)
+               if (path, digest) not in old}
     assert changed == {f"models/digits/benchmark_mixture/{score}/ssdo/q40.joblib" for score in ("rarity", "density")}
     assert {row["model_path"] for row in table(artifacts["auxqual-lineage"])} == changed  # q00: same bytes
 
@@ -258,7 +260,7 @@ def test_dask_fanout_gives_byte_identical_parquet(flow_repo, prefect_api, tmp_pa
     params["fanout"] = {"runner": "dask", "workers": 2}
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PREFECT_API_URL": prefect_api}
-    started = datetime.now(timezone.utc)  # the API is the session's: other tests' runs are there too
+    started = datetime.now(UTC)  # the API is the session's: other tests' runs are there too
     done = subprocess.run([sys.executable, "-m", "stages.train"], cwd=copy, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -296,8 +298,8 @@ def test_benchmark_flow_writes_one_table_and_reports_a_failing_dataset(flow_repo
     summary = pd.read_csv(out / "summary.csv")
     assert summary[["dataset", "score"]].values.tolist() == [["digits", "density"], ["digits", "rarity"]]
     q1 = pd.read_parquet(repo / "results/q1.parquet")  # the same pipeline, the same numbers as `dvc repro`
-    expected = dict(zip(q1["score"], q1["auroc"]))
-    assert dict(zip(summary["score"], summary["q1_auroc"])) == pytest.approx(expected, abs=1e-6)
+    expected = dict(zip(q1["score"], q1["auroc"], strict=True))
+    assert dict(zip(summary["score"], summary["q1_auroc"], strict=True)) == pytest.approx(expected, abs=1e-6)
     assert len(pd.read_parquet(out / "q2.parquet")) == N_MODELS
     assert pd.read_csv(out / "failures.csv")["dataset"].tolist() == ["linnerud"]
     assert "linnerud" in (out / "summary.md").read_text()

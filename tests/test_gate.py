@@ -7,13 +7,24 @@ import copy
 import numpy as np
 import pytest
 
-from auxqual.gate import (DEFAULT_GATE, FAIL, PASS, WARN, KSRule, Rule, Tolerance, compare, quality_summary,
-                          rules_from_params, verdict)
+from auxqual.gate import (
+    DEFAULT_GATE,
+    FAIL,
+    PASS,
+    WARN,
+    KSRule,
+    Rule,
+    Tolerance,
+    compare,
+    quality_summary,
+    rules_from_params,
+    verdict,
+)
 
 RULES = rules_from_params(DEFAULT_GATE)
 
 
-@pytest.mark.parametrize("value, expected", [
+@pytest.mark.parametrize(("value", "expected"), [
     (0.80 - 0.05 - 0.1 * 0.80 + 1e-9, PASS),     # just under warn: 0.05 + 0.1 * 0.8 = 0.13
     (0.80 - 0.13 - 1e-9, WARN),                  # just over warn
     (0.80 - 0.1 - 0.3 * 0.80 + 1e-9, WARN),      # just under fail: 0.1 + 0.3 * 0.8 = 0.34
@@ -25,13 +36,13 @@ def test_a_decrease_rule_crosses_warn_and_fail_at_abs_plus_rel_times_last_good(v
     assert rule.level(value, 0.80)[0] == expected
 
 
-@pytest.mark.parametrize("value, expected", [(0.10 * 0.8 + 1e-12, PASS), (0.10 * 0.8 - 1e-12, WARN),
+@pytest.mark.parametrize(("value", "expected"), [(0.10 * 0.8 + 1e-12, PASS), (0.10 * 0.8 - 1e-12, WARN),
                                              (0.10 * 0.5 + 1e-12, WARN), (0.10 * 0.5 - 1e-12, FAIL)])
 def test_the_default_score_mean_rule_is_relative(value, expected):
     assert RULES["score_mean"].level(value, 0.10)[0] == expected
 
 
-@pytest.mark.parametrize("value, expected", [(0.2 + 0.1 - 1e-9, PASS), (0.2 + 0.1 + 1e-9, WARN),
+@pytest.mark.parametrize(("value", "expected"), [(0.2 + 0.1 - 1e-9, PASS), (0.2 + 0.1 + 1e-9, WARN),
                                              (0.2 + 0.3 - 1e-9, WARN), (0.2 + 0.3 + 1e-9, FAIL), (0.0, PASS)])
 def test_an_increase_rule(value, expected):
     assert RULES["share_at_prior"].level(value, 0.2)[0] == expected

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from auxqual.metrics import (AVERAGE_RANK, MEAN_SECONDS, q1_auroc, q1_comparison, q1_ranks, q1_table, q1_wide,
-                             q2_summary, q2_table, top_q_indices)
+from auxqual.metrics import (
+    AVERAGE_RANK,
+    MEAN_SECONDS,
+    q1_auroc,
+    q1_comparison,
+    q1_ranks,
+    q1_table,
+    q1_wide,
+    q2_summary,
+    q2_table,
+    top_q_indices,
+)
 
 
 # --------------------------------------------------------------------------- top_q_indices
@@ -72,7 +84,7 @@ def test_top_q_selections_are_nested_as_q_grows():
     scores = np.round(rng.random(137), 1)                          # heavy ties
     scores[rng.choice(137, 9, replace=False)] = np.nan
     lists = [top_q_indices(scores, q, random_state=42).tolist() for q in range(0, 101, 5)]
-    for smaller, larger in zip(lists, lists[1:]):
+    for smaller, larger in itertools.pairwise(lists):
         assert larger[:len(smaller)] == smaller
     assert sorted(lists[-1]) == list(range(137))
     by_index = sorted(range(137), key=lambda i: (np.isnan(scores[i]), -np.nan_to_num(scores[i]), i))
@@ -199,7 +211,7 @@ def _predictions() -> pd.DataFrame:
     rows = []
     y = np.array([0, 0, 1, 1])
     for q, decision in ((0, [0.1, 0.2, 0.3, 0.4]), (50, [0.4, 0.3, 0.2, 0.1]), (100, [0.1, 0.3, 0.2, 0.4])):
-        for label, value in zip(y, decision):
+        for label, value in zip(y, decision, strict=True):
             rows.append({"dataset": "d", "generator": "g", "score": "s", "detector": "m", "q": q,
                          "y": label, "decision": value})
     return pd.DataFrame(rows)

@@ -64,7 +64,7 @@ def test_every_figure_is_a_valid_png(tables, tmp_path):
 def test_figures_are_byte_reproducible(tables, tmp_path):
     first = _draw_all(tables, tmp_path / "a")
     second = _draw_all(tables, tmp_path / "b")
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
@@ -196,7 +196,7 @@ def test_q1_heatmap_prints_every_value_legibly(tables, tmp_path, drawn):
 
     plots.q1_ranks(q1_comparison(tables[0]), tmp_path / "two.png")
     heatmap = next(ax for ax in drawn[0].axes if ax.images)
-    cells = [t for t in heatmap.texts]
+    cells = list(heatmap.texts)
     assert len(cells) == 2 * 3 and all(t.get_fontsize() >= plots.FONT_SMALL for t in cells)
 
 
@@ -295,7 +295,7 @@ def test_cd_diagram_keeps_long_labels_inside_the_figure(tmp_path, drawn):
              "probability", "data_oob"]
     ranks = pd.Series(np.linspace(3.9, 13.3, len(names)), index=names)
     p_values = pd.DataFrame(0.5, index=names, columns=names)
-    notes = {name: "degenerate on 15/27" for name in ("density", "loo", "ame", "robust_volume_shapley", "data_oob")}
+    notes = dict.fromkeys(("density", "loo", "ame", "robust_volume_shapley", "data_oob"), "degenerate on 15/27")
     plots.cd_diagram(ranks, p_values, tmp_path / "long.png", cd=6.2, n_blocks=27, notes=notes)
     figure = drawn[0]
     renderer = figure.canvas.get_renderer()
@@ -303,7 +303,7 @@ def test_cd_diagram_keeps_long_labels_inside_the_figure(tmp_path, drawn):
     assert any("robust_volume_shapley [degenerate on 15/27]" in t.get_text() for t in texts)
     for text in texts:
         box = text.get_window_extent(renderer)
-        assert 0 <= box.x0 and box.x1 <= figure.bbox.width and 0 <= box.y0 and box.y1 <= figure.bbox.height, \
+        assert box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y0 >= 0 and box.y1 <= figure.bbox.height, \
             f"{text.get_text()!r} is cut off: {box}"
 
 

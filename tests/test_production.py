@@ -6,8 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auxqual.production import (LABELLED, WEIGHTED_AUX, Candidate, bootstrap_auroc, candidates, choose,
-                                consensus_weights, make_split, selected_aux_rows, training_data, validation_set)
+from auxqual.production import (
+    LABELLED,
+    WEIGHTED_AUX,
+    Candidate,
+    bootstrap_auroc,
+    candidates,
+    choose,
+    consensus_weights,
+    make_split,
+    selected_aux_rows,
+    training_data,
+    validation_set,
+)
 
 
 def split(labelled: bool = False, **overrides):
@@ -52,7 +63,7 @@ def test_split_caps_the_held_out_normals():
 
 
 def test_split_refuses_fractions_outside_zero_one():
-    with pytest.raises(ValueError, match="select.validation_fraction"):
+    with pytest.raises(ValueError, match=r"select\.validation_fraction"):
         split(validation_fraction=1.0)
 
 
@@ -73,7 +84,7 @@ def test_validation_set_weighted_by_the_consensus_of_the_scores():
     v = validation_set(s, X_train, X_aux, scores, ["eap", "rarity"])
     assert (v.n_normals, v.n_anomalies) == (20, 15)
     assert np.array_equal(v.y, np.r_[np.zeros(20), np.ones(15)])
-    assert (v.weights[:20] == 1).all() and (0 <= v.weights[20:]).all() and (v.weights[20:] <= 1).all()
+    assert (v.weights[:20] == 1).all() and (v.weights[20:] >= 0).all() and (v.weights[20:] <= 1).all()
     assert np.array_equal(v.X[20:32], X_aux["a"][s.aux_val_rows["a"]])
 
 
@@ -81,7 +92,7 @@ def test_candidates_have_q0_once_per_detector_and_the_same_rows_for_every_score_
     grid = candidates(["a", "b"], ["eap", "rarity"], [0, 50, 100], {"ssdo": {}, "mlp": {"epochs": 3}})
     assert len(grid) == 2 * (1 + 2 * 2 * 2)
     assert sum(c.q == 0 for c in grid) == 2
-    y, s = split()
+    _y, s = split()
     rng = np.random.default_rng(1)
     scores = {"a": pd.DataFrame({"eap": rng.random(40), "rarity": rng.random(40)})}
     full = [selected_aux_rows(Candidate("a", score, 100, "ssdo", {}), s, scores) for score in ("eap", "rarity")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,7 @@ FAST_PARAMS = {"score.params": {"eap": {"n_subsets": 10}}, "select.q": [50],
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.fixture()
+@pytest.fixture
 def own(tmp_path: Path) -> dict[str, Path]:
     """The example's user files (train, validation, aux) in a folder of their own."""
     return write_own_data(tmp_path / "inputs")
@@ -190,7 +191,7 @@ def test_init_scaffolds_a_tracked_project_and_never_touches_the_inputs(own, tmp_
 
 
 # --------------------------------------------------------------------------- params schema
-@pytest.mark.parametrize("key, value, named", [
+@pytest.mark.parametrize(("key", "value", "named"), [
     ("score.scroes", ["eap"], "unknown key 'score.scroes'; did you mean 'score.scores'?"),
     ("select.detector", {"ssdo": {}}, "did you mean 'select.detectors'?"),
     ("score.max_train_rows", "abc", "score.max_train_rows"),
@@ -204,9 +205,8 @@ def test_a_params_typo_is_one_line_naming_the_key(key, value, named, scaffolded,
     shutil.copytree(scaffolded, target, symlinks=True)
     load_project_params(target)  # the scaffolded file is valid
     set_params(target, {key: value})
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=re.escape(named)):
         load_project_params(target)
-    assert named in str(error.value)
     capsys.readouterr()
     assert main(["stage", "validate", "--root", str(target)]) == 2
     assert named in one_error_line(capsys.readouterr().err)
@@ -244,8 +244,8 @@ def wheel_venv(wheel, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("wheel")
     venv = root / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)
-    target_site = Path(run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                           cwd=root).stdout.strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    target_site = Path(run([str(venv / "bin/python"), "-c", purelib], cwd=root).stdout.strip())
     # this environment's packages (numpy, dvc, prefect, ...), after the venv's own: not its auxqual
     (target_site / "zz_auxqual_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # the venv's own pip run (pip itself comes through the .pth): console script and all, as a user gets

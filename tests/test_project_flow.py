@@ -16,14 +16,14 @@ it has finished; one Runner serves both triggers.
 from __future__ import annotations
 
 import asyncio
-import time
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,13 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from tests.prefect_helpers import _client, artifacts_of, logs_of  # noqa: E402
-from auxqual.project import runs  # noqa: E402
+from auxqual.project import runs
+from tests.prefect_helpers import _client, artifacts_of, logs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROJECT_STAGES = ["validate", "generate", "score", "select", "train", "evaluate", "lineage"]
-STARTED = datetime(2026, 1, 2, 2, 0, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 1, 2, 2, 0, 0, tzinfo=UTC)
 
 
 def sha(path: Path) -> str:
@@ -119,7 +119,7 @@ def test_a_record_holds_the_inputs_the_decision_the_auroc_and_the_model(tmp_path
     assert not list((tmp_path / "runs").glob(".*"))  # written through a temporary name, nothing left over
 
     (tmp_path / "results/evaluation.json").unlink()
-    with pytest.raises(ValueError, match="evaluation.json: cannot read"):
+    with pytest.raises(ValueError, match=r"evaluation\.json: cannot read"):
         _record(tmp_path, params)
     with pytest.raises(ValueError, match="no `inputs` section"):
         runs.input_paths({"train": {}})
@@ -148,7 +148,7 @@ def test_records_are_listed_by_start_time_and_found_by_a_prefix_of_the_model_sha
         with pytest.raises(ValueError, match="hex digits"):
             runs.find_runs(tmp_path, bad)
     (tmp_path / "runs/other.json").write_text('{"schema": "something/1"}')
-    with pytest.raises(ValueError, match="other.json: not a run record"):
+    with pytest.raises(ValueError, match=r"other\.json: not a run record"):
         runs.list_runs(tmp_path)
 
 
@@ -319,7 +319,7 @@ def test_a_deployment_of_a_project_records_and_commits_each_nightly_run(project,
     assert [r["model"]["sha256"] for r in records] == [model_1, model_2]
     assert [r["inputs"]["train"]["sha256"] for r in records] == [train_1, train_2]
     assert records[0]["inputs"]["aux"]["cam"]["sha256"] == records[1]["inputs"]["aux"]["cam"]["sha256"]
-    for record, md5 in zip(records, (md5_1, md5_2)):
+    for record, md5 in zip(records, (md5_1, md5_2), strict=True):
         assert record["record"] == f"runs/{record['run_id']}.json"
         assert record["run_id"].endswith("-" + record["flow_run_id"].replace("-", "")[:8])
         assert record["stages_ran"] == [s["stage"] for s in record["stages"]]  # new data: every stage ran

@@ -31,7 +31,7 @@ def production_sha(project: Path) -> str:
     return sha256_file(project / "models/production/model.joblib")
 
 
-@pytest.fixture()
+@pytest.fixture
 def project(tmp_path: Path) -> Path:
     files = write_own_data(tmp_path / "inputs")
     assert main(["init", str(tmp_path / "project"), "--train", str(files["train"]), "--aux",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from auxqual.cli.help import RawDescriptionDefaultsHelpFormatter
@@ -37,7 +37,7 @@ def _since(text: str) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
         raise ValueError(f"--since {text!r}: expected an ISO date such as 2026-12-01 or 2026-12-01T02:00Z") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _started(record: dict) -> datetime:
@@ -93,4 +93,4 @@ def _table(records: list[dict]) -> str:
             "-" if r.get("val_auroc") is None else f"{r['val_auroc']:.4f}",
             str(((r.get("inputs") or {}).get("train") or {}).get("sha256", ""))[:SHORT], quality))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

@@ -38,7 +38,6 @@ from typing import Any
 
 from auxqual.flows.dvcrepo import check_overrides, check_repo, load_params
 from auxqual.flows.pipeline import DEFAULT_BUSY_RETRIES, DEFAULT_BUSY_RETRY_DELAY, FLOW_NAME, pipeline
-
 from auxqual.project.runs import is_project
 
 DEFAULT_CRON = "0 2 * * *"

@@ -65,10 +65,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -76,10 +77,23 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from auxqual.flows.dvcrepo import (DvcCommandError, RepoBusyError, affected_stages, apply_overrides, check_overrides,
-                           check_repo, describe_changes, load_params, parse_overrides, pipeline_status, repo_slug,
-                           restore_params, run_dvc, stage_key, stage_order)
-
+from auxqual.flows.dvcrepo import (
+    DvcCommandError,
+    RepoBusyError,
+    affected_stages,
+    apply_overrides,
+    check_overrides,
+    check_repo,
+    describe_changes,
+    load_params,
+    parse_overrides,
+    pipeline_status,
+    repo_slug,
+    restore_params,
+    run_dvc,
+    stage_key,
+    stage_order,
+)
 from auxqual.project import runs as project_runs
 
 FLOW_NAME = "auxqual-pipeline"
@@ -119,6 +133,14 @@ def read_status(repo: str, env: dict[str, str]) -> dict[str, list]:
     return status
 
 
+def _log_lines(logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> Callable[[str], None]:
+    """A ``run_dvc(on_line=...)`` callback: each non-blank output line of a DVC command becomes a log line."""
+    def log(line: str) -> None:
+        if line.strip():
+            logger.info("%s", line)
+    return log
+
+
 @_dvc_task("dvc-dag")
 def read_dag(repo: str, env: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
     order, upstream = stage_order(Path(repo), env=env)
@@ -132,7 +154,7 @@ def repro_stage(repo: str, stage: str, env: dict[str, str]) -> dict[str, Any]:
     logger.info("dvc repro --single-item %s", stage)
     try:
         result = run_dvc(Path(repo), "repro", "--single-item", stage, env=env,
-                         on_line=lambda line: line.strip() and logger.info("%s", line))
+                         on_line=_log_lines(logger))
     except RepoBusyError as error:
         logger.warning("%s", error)
         raise
@@ -153,7 +175,7 @@ def add_inputs(repo: str, paths: list[str], env: dict[str, str]) -> list[str]:
     before = {p: _read_bytes(root / f"{p}.dvc") for p in paths}
     try:
         run_dvc(root, "add", "--quiet", *paths, env=env,
-                on_line=lambda line: line.strip() and logger.info("%s", line))
+                on_line=_log_lines(logger))
     except (RepoBusyError, DvcCommandError) as error:
         logger.error("%s", error)
         raise
@@ -176,7 +198,7 @@ def record_run(repo: str, started: str, stages: dict[str, str], flow_run_id: str
     root = Path(repo)
     params = load_params(root)
     record = project_runs.build_record(root, params, flow_run_id=flow_run_id, flow_run_name=flow_run_name,
-                                       started=datetime.fromisoformat(started), finished=datetime.now(timezone.utc),
+                                       started=datetime.fromisoformat(started), finished=datetime.now(UTC),
                                        stages=stages)
     written = project_runs.record_of_flow_run(root, flow_run_id) if flow_run_id != "local" else None
     if written is not None:  # a stage of this run (AUXQUAL_FLOW_RUN_ID) wrote it: complete that one
@@ -239,7 +261,7 @@ def pipeline(repo: str = ".", overrides: list[str] | None = None, busy_retries: 
              artifact_prefix: str = "auxqual") -> dict[str, Any]:
     """Reproduce the pipeline of ``repo`` (see the module docstring)."""
     logger = get_run_logger()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     path = check_repo(repo)
     values = parse_overrides(overrides)
     env = _stage_env()
@@ -479,7 +501,7 @@ def _publish_lineage(prefix: str, repo: Path, before: set[tuple]) -> int:
     create_table_artifact(table=records if records else {c: [] for c in columns}, key=f"{prefix}-lineage",
                           description=f"{len(new)} lineage row(s) written by this run{note}: models of "
                                       f"{repo}/{LINEAGE_PATH} whose file or anomaly set is new")
-    return int(len(new))
+    return len(new)
 
 
 # --------------------------------------------------------------------------- command line

@@ -32,7 +32,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,8 @@ def _hashed_inputs(root: Path, params: Mapping[str, Any]) -> dict[str, Any]:
 def utc_iso(moment: datetime) -> str:
     """``moment`` in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (a naive datetime is taken as UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_run_id(started: datetime, flow_run_id: str) -> str:
@@ -135,11 +135,11 @@ def make_run_id(started: datetime, flow_run_id: str) -> str:
         e.g. ``20260102T020000Z-1a2b3c4d``.
     """
     if started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
+        started = started.replace(tzinfo=UTC)
     short = re.sub(r"[^0-9a-z]", "", str(flow_run_id).lower())[:8]
     if not short:
         raise ValueError(f"flow run id {flow_run_id!r}: no letters or digits to name the run with")
-    return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{short}"
+    return f"{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{short}"
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -482,9 +482,9 @@ def _sort_key(record: Mapping[str, Any]) -> tuple[datetime, str]:
     try:
         started = datetime.fromisoformat(str(record["started"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        started = datetime.min.replace(tzinfo=timezone.utc)
+        started = datetime.min.replace(tzinfo=UTC)
     if started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
+        started = started.replace(tzinfo=UTC)
     return started, str(record.get("run_id", ""))
 
 
@@ -558,9 +558,29 @@ def latest_run(root: str | os.PathLike = ".") -> dict[str, Any] | None:
 
 
 __all__ = [
-    "FLOW_FIELDS", "RUN_SCHEMA", "RUNS_DIR", "build_record", "changed_gitignores", "commit_message", "commit_run",
-    "complete_record", "describe_decision", "find_runs", "git_identity_options", "input_paths", "is_git_repo", "is_project",
-    "latest_run", "list_runs", "make_run_id", "markdown_summary", "read_run", "record_of_flow_run",
-    "record_path", "run_paths", "uncached_outputs",
-    "utc_iso", "write_record",
+    "FLOW_FIELDS",
+    "RUNS_DIR",
+    "RUN_SCHEMA",
+    "build_record",
+    "changed_gitignores",
+    "commit_message",
+    "commit_run",
+    "complete_record",
+    "describe_decision",
+    "find_runs",
+    "git_identity_options",
+    "input_paths",
+    "is_git_repo",
+    "is_project",
+    "latest_run",
+    "list_runs",
+    "make_run_id",
+    "markdown_summary",
+    "read_run",
+    "record_of_flow_run",
+    "record_path",
+    "run_paths",
+    "uncached_outputs",
+    "utc_iso",
+    "write_record",
 ]

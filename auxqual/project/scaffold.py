@@ -97,7 +97,9 @@ def _copy_inputs(root: Path, train: str | os.PathLike, validation: str | os.Path
         shutil.copyfile(source, destination)
         return relative
 
-    suffix = lambda path: Path(path).suffix.lower()  # noqa: E731
+    def suffix(path: str | os.PathLike) -> str:
+        return Path(path).suffix.lower()
+
     return {
         "train": copy(train, f"data/train{suffix(train)}"),
         "validation": None if validation is None else copy(validation, f"data/validation{suffix(validation)}"),
