@@ -60,7 +60,15 @@ from auxqual.project.layout import (
     SELECTION,
 )
 from auxqual.project.params import ProjectParams, load_project_params
-from auxqual.userdata import ProjectData, align_to, check_schema_unchanged, describe, load_project_data, load_user_table
+from auxqual.userdata import (
+    ProjectData,
+    UserTable,
+    align_to,
+    check_schema_unchanged,
+    describe,
+    load_project_data,
+    load_user_table,
+)
 
 SELECTION_SCHEMA = "auxqual.selection/1"
 
@@ -90,6 +98,13 @@ def publish_dir(target: Path) -> Iterator[Path]:
 def _inputs(params: ProjectParams) -> ProjectData:
     """Every input table of the run (user sets only; generated sets are read by name)."""
     return load_project_data(params.inputs.train, params.inputs.validation, params.inputs.aux)
+
+
+def _labels(table: UserTable) -> np.ndarray:
+    """The training table's ``y``: ``load_user_table(role="train")`` refuses a table without one."""
+    if table.y is None:
+        raise ValueError(f"{table.path}: the training table has no y column")
+    return table.y
 
 
 def _all_sets(params: ProjectParams, data: ProjectData) -> dict[str, np.ndarray]:
@@ -129,9 +144,10 @@ def validate(params: ProjectParams) -> None:
                              "from git, or delete it to start a new schema") from error
         check_schema_unchanged(previous, current, path=params.inputs.train, record=str(SCHEMA_RECORD))
     data = _inputs(params)
-    record = {"features": current, "train": describe(data.train),
-              "validation": None if data.validation is None else describe(data.validation),
-              "aux": {name: describe(table) for name, table in sorted(data.aux.items())}}
+    record: dict[str, Any] = {
+        "features": current, "train": describe(data.train),
+        "validation": None if data.validation is None else describe(data.validation),
+        "aux": {name: describe(table) for name, table in sorted(data.aux.items())}}
     write_json(record, SCHEMA_RECORD)
     log(f"validate: {data.train.n_rows} training rows ({record['train']['normals']} normal, "
         f"{record['train']['anomalies']} labelled anomalies), {len(current)} features, "
@@ -147,12 +163,13 @@ def generate(params: ProjectParams) -> None:
 
     train = load_user_table(params.inputs.train, role="train")
     config = params.generate
-    rows = sample_training_rows(train.y, config.max_train_rows, random_state=config.seed)
+    y = _labels(train)
+    rows = sample_training_rows(y, config.max_train_rows, random_state=config.seed)
     with publish_dir(GENERATED_DIR) as staging:
         for name, spec in sorted(config.generators.items()):
             start = time.perf_counter()
             try:
-                table = make(name, **spec.params).generate(train.X[rows], train.y[rows], spec.n_samples,
+                table = make(name, **spec.params).generate(train.X[rows], y[rows], spec.n_samples,
                                                            random_state=config.seed)
             except ValueError as error:
                 raise ValueError(f"generate.generators.{name}: {error}") from error
@@ -173,8 +190,9 @@ def score(params: ProjectParams) -> None:
     data = _inputs(params)
     sets = _all_sets(params, data)
     config = params.score
-    rows = sample_training_rows(data.train.y, config.max_train_rows, random_state=config.seed)
-    X_fit, y_fit = data.train.X[rows], data.train.y[rows]
+    y = _labels(data.train)
+    rows = sample_training_rows(y, config.max_train_rows, random_state=config.seed)
+    X_fit, y_fit = data.train.X[rows], y[rows]
     columns: dict[str, dict[str, np.ndarray]] = {name: {"row": np.arange(X.shape[0])} for name, X in sets.items()}
     timings = {}
     for score_name in config.scores:
@@ -210,10 +228,11 @@ class _Context:
 
         self.params = params
         self.data = _inputs(params)
+        self.y_train = _labels(self.data.train)
         self.sets = _all_sets(params, self.data)
         self.scores = _scores(self.sets)
         config = params.select
-        self.split = make_split(self.data.train.y, {n: X.shape[0] for n, X in self.sets.items()},
+        self.split = make_split(self.y_train, {n: X.shape[0] for n, X in self.sets.items()},
                                 labelled_validation=self.data.validation is not None,
                                 validation_fraction=config.validation_fraction,
                                 aux_validation_fraction=config.aux_validation_fraction,
@@ -230,7 +249,7 @@ class _Context:
         from auxqual.detectors.registry import make_detector
         from auxqual.production import training_data
 
-        X, y, rows = training_data(candidate, self.split, self.data.train.X, self.data.train.y, self.sets,
+        X, y, rows = training_data(candidate, self.split, self.data.train.X, self.y_train, self.sets,
                                    self.scores, random_state=self.params.select.seed)
         try:
             model = make_detector(candidate.detector, random_state=self.params.select.seed, device=self.device,
