@@ -26,7 +26,8 @@ statements a paper can make:
 The tests come from SciPy (``friedmanchisquare``, ``wilcoxon``, the studentized range)
 and scikit-posthocs (``posthoc_nemenyi_friedman``), imported lazily: scikit-posthocs
 imports seaborn and statsmodels (seconds), which a module that only computes intervals
-does not need. Holm's adjustment is :func:`holm` (a few lines; no statsmodels import for it).
+does not need. The t-intervals are SciPy's (``ttest_1samp(...).confidence_interval``) and
+Holm's adjustment is statsmodels' (``multipletests(method="holm")``), both imported where used.
 
 Pure library code: DataFrames in, DataFrames or small dataclasses out; no files, no printing.
 """
@@ -96,8 +97,10 @@ def t_interval(values: Any, *, level: float = LEVEL) -> tuple[float, float, floa
     mean = float(values.mean())
     if n < 2:
         return mean, float("nan"), float("nan"), n
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(values.std(ddof=1)) / np.sqrt(n)
-    return mean, mean - half, mean + half, n
+    if np.all(values == values[0]):  # no spread: SciPy's t statistic is undefined, the interval is a point
+        return mean, mean, mean, n
+    interval = stats.ttest_1samp(values, 0.0).confidence_interval(confidence_level=level)
+    return mean, float(interval.low), float(interval.high), n
 
 
 def interval_over_seeds(table: pd.DataFrame, value: str, by: Sequence[str], *, seed: str = "seed",
@@ -313,16 +316,16 @@ def posthoc_nemenyi(table: pd.DataFrame, value: str, *, treatment: str = "estima
 
 # --------------------------------------------------------------------------- Wilcoxon + Holm
 def holm(p_values: Any) -> np.ndarray:
-    """Holm's step-down adjustment: the i-th smallest of m p-values times ``m - i + 1``,
-    made non-decreasing along that order and capped at 1. NaN p-values (no test) stay NaN
-    and do not count in m."""
+    """Holm's step-down adjustment (statsmodels' ``multipletests(method="holm")``): the i-th
+    smallest of m p-values times ``m - i + 1``, made non-decreasing along that order and capped
+    at 1. NaN p-values (no test) stay NaN and do not count in m."""
+    from statsmodels.stats.multitest import multipletests  # noqa: PLC0415  (statsmodels imports in ~1 s)
+
     p = np.asarray(p_values, dtype=np.float64).ravel()
     adjusted = np.full_like(p, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = order.size
-    scaled = p[order] * (m - np.arange(m))
-    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    finite = np.isfinite(p)
+    if finite.any():
+        adjusted[finite] = multipletests(p[finite], method="holm")[1]
     return adjusted
 
 

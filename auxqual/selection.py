@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from auxqual.comparison import t_interval
 from auxqual.metrics import top_q_indices
 
 WEIGHTINGS = ("minmax", "rank", "top_q")
@@ -385,13 +386,9 @@ def regret_summary(q3: pd.DataFrame, *, by: Sequence[str] = ("task", "score"), l
 
 
 def _t_interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    if values.size < 2:
-        return float("nan"), float("nan")
-    mean, sem = float(np.mean(values)), float(stats.sem(values))
-    if sem == 0.0:
-        return mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1)) * sem
-    return mean - half, mean + half
+    """The Student-t interval of the mean (``auxqual.comparison.t_interval``: SciPy's)."""
+    _, low, high, _ = t_interval(values, level=level)
+    return low, high
 
 
 # --------------------------------------------------------------------------- checks

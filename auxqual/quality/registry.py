@@ -51,6 +51,21 @@ def make_scorer(name: str, **params: object) -> object:
     return cls(**params)
 
 
+def score_with_details(scorer: object, X_aux: np.ndarray) -> object:
+    """What a fitted scorer reports besides its values: EAP's ``EAPDetails``, a baseline's
+    ``BaselineDetails`` (game, utility, budget); for the one-fit ablations, just the values.
+
+    Scoring never changes the scorer, so these come back from the call, not as attributes.
+    """
+    if isinstance(scorer, EAP) or _has_details(scorer):
+        return scorer.score_samples(X_aux, return_details=True)
+    return np.asarray(scorer.score_samples(X_aux), dtype=np.float64)
+
+
+def _has_details(scorer: object) -> bool:
+    return "return_details" in inspect.signature(scorer.score_samples).parameters
+
+
 def score_with_std(scorer: object, X_aux: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(score, std)`` of a fitted scorer; ``std`` is None for scorers without a spread."""
     if isinstance(scorer, EAP):
