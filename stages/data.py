@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auxqual.datasets import embedded_datasets, save_npz
 from stages.common import Log, StageError, load_params, main_wrapper, publish_dir
 
 OUT_DIR = Path("data/default")
@@ -20,6 +19,10 @@ OUT_DIR = Path("data/default")
 def main() -> None:
     log = Log("data")
     config = load_params().data.default
+    # imported once the whole params file is checked: the first stage of `dvc repro` stops at a
+    # typo without loading scikit-learn (seconds)
+    from auxqual.datasets import embedded_datasets, save_npz
+
     try:  # only known names pass, so every file written is <name>.npz inside data/default
         arrays = embedded_datasets(anomaly_digit=config.anomaly_digit, sources=list(config.sources))
     except ValueError as error:  # "sources: …" or "anomaly_digit: …": name the parameter in full

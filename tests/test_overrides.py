@@ -43,10 +43,16 @@ def test_existing_keys_are_set_and_plus_adds_a_new_key():
     set_nested(params, "train.q", [0, 10])
     set_nested(params, "+train.params.mlp.epochs", 5)
     assert params["train"]["q"] == [0, 10] and params["train"]["params"] == {"mlp": {"epochs": 5}}
-    assert check_overrides(PARAMS, ["report.score=rarity", "+report.extra=1"]) == {"report.score": "rarity",
-                                                                                 "+report.extra": 1}
+    assert check_overrides(PARAMS, ["report.score=rarity", "+train.params.mlp.epochs=5"]) == {
+        "report.score": "rarity", "+train.params.mlp.epochs": 5}
     with pytest.raises(ValueError, match=r"report\.scroe"):
         check_overrides(PARAMS, ["report.score=rarity", "report.scroe=density"])
+    # a new key must still be one the schema knows: one line naming it and the closest valid key
+    with pytest.raises(ValueError, match=r"^params\.yaml with --set \+report\.extra: unknown key 'report\.extra'"):
+        check_overrides(PARAMS, ["+report.extra=1"])
+    with pytest.raises(ValueError, match=r"unknown key 'train\.params\.mlp\.epoch'; did you mean "
+                                         r"'train\.params\.mlp\.epochs'\?"):
+        check_overrides(PARAMS, ["+train.params.mlp.epoch=5"])
     assert PARAMS["report"] == {"score": "eap"}  # check_overrides works on a copy
 
 

@@ -1,31 +1,23 @@
 """What the ``auxqual`` help shows, without importing what it describes.
 
 Building the parser (``auxqual --help``, ``auxqual score --help``) imports only the
-standard library and this module: the names listed in the help are kept here as plain
-tuples instead of being read from the registries, whose modules import scikit-learn,
-torch and numba (seconds of start-up). tests/test_cli_startup.py checks that each tuple
-equals its registry, and that the help imports none of torch, prefect or dvc.
+standard library, this module and ``auxqual.params.names``: the names listed in the help are
+plain tuples there (the same the params schemas check) instead of being read from the
+registries, whose modules import scikit-learn, torch and numba (seconds of start-up).
+tests/test_cli_startup.py checks that each tuple equals its registry, and that the help
+imports none of torch, prefect or dvc.
 """
 
 from __future__ import annotations
 
 import argparse
 
-# auxqual.quality.registry.scorer_names(): EAP, its ablations, then the baselines
-SCORE_NAMES: tuple[str, ...] = (
-    "eap", "rarity", "density", "probability", "density_probability",
-    "random", "loo", "data_shapley", "beta_shapley", "banzhaf", "ame", "knn_shapley", "data_oob",
-    "influence_subsample", "dvrl", "lava", "robust_volume_shapley",
-)
-# auxqual.generators.GENERATOR_NAMES
-GENERATOR_NAMES: tuple[str, ...] = (
-    "uniform", "local", "cluster", "dependency", "noise", "subspace", "smote", "borderline_smote", "adasyn",
-    "outlier_exposure", "benchmark_mixture",
-)
-# auxqual.detectors.registry.DETECTOR_NAMES
-DETECTOR_NAMES: tuple[str, ...] = ("ssdo", "mlp", "pyod_stack", "iforest")
-# auxqual.selection.WEIGHTINGS
-WEIGHTINGS: tuple[str, ...] = ("minmax", "rank", "top_q")
+# the registries' names as plain tuples, generated from the registries by scripts/params_table.py
+from auxqual.params.names import DETECTOR_NAMES, GENERATOR_NAMES, SCORE_NAMES, WEIGHTINGS
+
+__all__ = ["DETECTOR_NAMES", "GENERATOR_NAMES", "SCORE_NAMES", "WEIGHTINGS", "DefaultsHelpFormatter",
+           "RawDescriptionDefaultsHelpFormatter"]
+
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Like ``argparse.ArgumentDefaultsHelpFormatter``, but adds ``(default: X)`` only where

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from auxqual.params.values import parse_assignments
+
 PARAMS_FILE = "params.yaml"
 LOCK_MESSAGE = "Unable to acquire lock"  # dvc/lock.py FAILED_TO_LOCK_MESSAGE
 PIPELINE_FILES = ("dvc.yaml", ".dvcignore")
@@ -199,19 +201,10 @@ def describe_changes(changes: list) -> str:
 # --------------------------------------------------------------------------- params
 def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """``["train.q=[0, 50]", "score.params.eap.n_subsets=10"]`` -> ``{"train.q": [0, 50], ...}``
-    (values parsed as YAML, as ``dvc exp run -S`` does). A key written ``+section.key`` adds a
-    key that params.yaml does not have yet (see :func:`set_nested`)."""
-    if not items:
-        return {}
-    if isinstance(items, Mapping):
-        return {str(k): v for k, v in items.items()}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip().lstrip("+"):
-            raise ValueError(f"--set {item!r}: expected key=value, e.g. train.random_state=1")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    (values parsed as YAML, as ``dvc exp run -S`` does, by the one ``KEY=VALUE`` parser
+    ``auxqual.params.values.parse_assignments`` that ``auxqual score --param`` uses too). A key
+    written ``+section.key`` adds a key that params.yaml does not have yet (see ``set_nested``)."""
+    return parse_assignments(items, "--set")
 
 
 def set_nested(params: dict, key: str, value: Any, *, create: bool = False) -> None:
@@ -250,16 +243,33 @@ def _missing_key(key: str, parents: Sequence[str], part: str, node: Mapping) -> 
 
 
 def check_overrides(params: Mapping[str, Any], overrides: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
-    """Parse ``overrides`` and check that each one names a key of ``params`` (a copy is
-    changed, ``params`` is not), so a typo fails before any run starts; returns the parsed
-    overrides."""
+    """Parse ``overrides``, check that each one names a key of ``params`` and that the params
+    with them pass the schema (a copy is changed, ``params`` is not), so a typo or a bad value
+    fails before any run starts; returns the parsed overrides."""
     import copy
 
     values = parse_overrides(overrides)
     trial = copy.deepcopy(dict(params))
     for key, value in values.items():
         set_nested(trial, key, value)
+    where = f"{PARAMS_FILE} with --set {', '.join(values)}" if values else PARAMS_FILE
+    check_params(trial, where)
     return values
+
+
+def check_params(params: Mapping[str, Any], where: str = PARAMS_FILE) -> Any:
+    """``params`` checked against its schema: a project's made by ``auxqual init`` (it has an
+    ``inputs`` section) or the benchmark's; the first problem is one ``ValueError`` line
+    ``<where>: ...`` naming the key (and, for an unknown key, the closest valid one)."""
+    from auxqual.project.runs import is_project
+
+    if is_project(params):
+        from auxqual.project.params import parse_project_params
+
+        return parse_project_params(dict(params), where)
+    from auxqual.params.benchmark import parse_benchmark_params
+
+    return parse_benchmark_params(dict(params), where)
 
 
 def apply_overrides(repo: Path, overrides: Mapping[str, Any]) -> str | None:

@@ -201,6 +201,12 @@ def schema_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str
         if inner is not None and typing.get_origin(field.annotation) is None:
             rows.extend(schema_rows(inner, f"{key}."))
             continue
+        if typing.get_origin(field.annotation) is dict:   # name -> a section of its own
+            value = _section_model(typing.get_args(field.annotation)[1])
+            if value is not None:
+                rows.append((key, "mapping", _default(field), "", " ".join((field.description or "").split())))
+                rows.extend(schema_rows(value, f"{key}.<name>."))
+                continue
         rows.append((key, _type_name(field.annotation), _default(field), _range(field),
                      " ".join((field.description or "").split())))
     return rows
@@ -210,6 +216,6 @@ def markdown_table(model: type[BaseModel]) -> str:
     """Every key of ``model`` as one Markdown table (key, type, default, range, meaning)."""
     lines = ["| key | type | default | range | meaning |", "| --- | --- | --- | --- | --- |"]
     for key, kind, default, bounds, meaning in schema_rows(model):
-        cells = [f"`{key}`", f"`{kind}`", default, bounds, meaning]
+        cells = [f"`{key}`", f"`{kind}`", default, bounds, meaning.replace("<", "&lt;").replace(">", "&gt;")]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 
 A value is read as YAML, as ``dvc exp run -S`` reads it: ``10`` is an int, ``0.5`` and
 ``1e-3`` floats, ``true`` a bool, ``null`` None, ``[0, 50]`` a list, ``{k: 5}`` a mapping,
-anything else the text itself. So one value means the same thing wherever it is typed.
+nothing (``name=``) the empty text, anything else the text itself. So one value means the
+same thing wherever it is typed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def parse_value(text: str) -> Any:
     Any
         The value; text that is not valid YAML (``"a: b: c"``) raises ``ValueError``.
     """
+    if not text.strip():
+        return text           # ``key=``: the empty text, as dvc exp run -S (Hydra) reads it
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:

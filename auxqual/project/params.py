@@ -3,24 +3,26 @@
 Read by every stage of the scaffolded project before it does any work (and by ``auxqual
 init``, which writes the file). An unknown key, a value of the wrong type or out of range is
 one ``ValueError`` naming the key (``score.scroes``) and, for an unknown key, the closest
-valid one.
+valid one. The machinery (sections that refuse unknown keys, the one-line problem, the
+estimators' parameter names) is ``auxqual.params.schema``'s, shared with the benchmark's
+schema ``auxqual.params.benchmark``; ``docs/reference/params.md`` is rendered from both.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from auxqual.params.schema import Section, check_estimator_params, check_names, markdown_table, parse, read_yaml
 
 PARAMS_FILE = "params.yaml"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+class _Section(Section):
+    model_config = ConfigDict(extra="forbid", strict=False)   # a project's file: "0.2" reads as 0.2
 
 
 class Inputs(_Section):
@@ -123,12 +125,18 @@ class ProjectParams(_Section):
     @model_validator(mode="after")
     def _names(self) -> ProjectParams:
         # the names as plain tuples: importing the registries costs seconds per stage (torch, numba)
-        from auxqual.cli.help import DETECTOR_NAMES, GENERATOR_NAMES, SCORE_NAMES
+        from auxqual.params.names import (DETECTOR_NAMES, DETECTOR_PARAMS, GENERATOR_NAMES, GENERATOR_PARAMS,
+                                          SCORE_NAMES, SCORE_PARAMS)
 
-        _known("generate.generators", self.generate.generators, GENERATOR_NAMES)
-        _known("score.scores", self.score.scores, SCORE_NAMES)
-        _known("score.params", self.score.params, self.score.scores)
-        _known("select.detectors", self.select.detectors, DETECTOR_NAMES)
+        check_names("generate.generators", self.generate.generators, GENERATOR_NAMES, "name")
+        for name, spec in self.generate.generators.items():
+            check_estimator_params("generate.generators", {f"{name}.params": spec.params},
+                                   {f"{name}.params": GENERATOR_PARAMS[name]}, "generator")
+        check_names("score.scores", self.score.scores, SCORE_NAMES, "name")
+        check_names("score.params", self.score.params, self.score.scores, "name")
+        check_estimator_params("score.params", self.score.params, SCORE_PARAMS, "score")
+        check_names("select.detectors", self.select.detectors, DETECTOR_NAMES, "name")
+        check_estimator_params("select.detectors", self.select.detectors, DETECTOR_PARAMS, "detector")
         clash = sorted(set(self.generate.generators) & set(self.inputs.aux))
         if clash:
             raise ValueError(f"generate.generators: {clash} is also the name of an inputs.aux set; rename one")
@@ -139,75 +147,19 @@ class ProjectParams(_Section):
         return {**self.inputs.aux, **{g: f"{generated_dir}/{g}.parquet" for g in self.generate.generators}}
 
 
-def _known(key: str, names: Any, valid: Any) -> None:
-    valid = list(valid)
-    for name in names:
-        if name not in valid:
-            close = difflib.get_close_matches(str(name), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {valid}"
-            raise ValueError(f"{key}: unknown name {name!r}{hint}")
-
-
 def load_project_params(root: str | os.PathLike = ".") -> ProjectParams:
     """Read and check ``<root>/params.yaml``; ``ValueError`` naming the key at fault."""
     path = Path(root) / PARAMS_FILE
     if not path.is_file():
         raise ValueError(f"{path}: not found; run in a project made by `auxqual init`")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
-    return parse_project_params(raw, str(path))
+    return parse_project_params(read_yaml(path), str(path))
 
 
 def parse_project_params(raw: Any, where: str = PARAMS_FILE) -> ProjectParams:
-    """:class:`ProjectParams` from a mapping; the first problem as one line naming the key."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a mapping of sections, got {type(raw).__name__}")
-    try:
-        return ProjectParams.model_validate(raw)
-    except ValidationError as error:
-        raise ValueError(f"{where}: {_first_problem(error)}") from None
-
-
-def _first_problem(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    location = [str(part) for part in problem["loc"]]
-    key = ".".join(location)
-    if problem["type"] == "extra_forbidden":
-        valid = _valid_keys(location[:-1])
-        close = difflib.get_close_matches(location[-1], valid, n=1)
-        hint = f"; did you mean {'.'.join([*location[:-1], close[0]])!r}?" if close else \
-            f"; valid keys here: {valid}"
-        return f"unknown key {key!r}{hint}"
-    if problem["type"] == "missing":
-        return f"missing key {key!r}"
-    message = problem["msg"].removeprefix("Value error, ")
-    if not location:
-        return message
-    return f"{key}: {message} (got {problem.get('input')!r})"
-
-
-def _valid_keys(path: list[str]) -> list[str]:
-    model: Any = ProjectParams
-    for part in path:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if model is None:
-            return []
-    return list(model.model_fields)
+    """``ProjectParams`` from a mapping; the first problem as one line naming the key."""
+    return parse(ProjectParams, raw, where)
 
 
 def schema_table() -> str:
-    """Every key of the schema as a Markdown table (key, default, description)."""
-    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
-    for section_name, section_field in ProjectParams.model_fields.items():
-        section = section_field.annotation
-        for name, field in section.model_fields.items():
-            default = "required" if field.is_required() else (
-                field.default_factory() if field.default_factory else field.default)
-            rows.append(f"| `{section_name}.{name}` | `{default}` | {field.description or ''} |")
-    return "\n".join(rows)
+    """Every key of the schema as one Markdown table (key, type, default, range, meaning)."""
+    return markdown_table(ProjectParams)
