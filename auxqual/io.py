@@ -19,6 +19,7 @@ import os
 import secrets
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,11 @@ def read_table(path: str | os.PathLike, *, role: str, label_column: str = LABEL_
     if frame.shape[1] == 0:
         raise ValueError(f"{path}: has no feature columns")
     columns = [str(c) for c in frame.columns]
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    duplicated = sorted(c for c, n in Counter(columns).items() if n > 1)
     if duplicated:
         raise ValueError(f"{path}: column(s) {names_text(duplicated)} appear more than once")
     dtypes = {name: _numeric_kind(frame[column], path, name, label_column)
-              for name, column in zip(columns, frame.columns)}
+              for name, column in zip(columns, frame.columns, strict=True)}
     X = frame.to_numpy(dtype=np.float64)
     _check_finite(X, path, columns)
     if role == "train" and y is not None and not (y == 0).any():
@@ -191,8 +192,13 @@ def _one_line(error: BaseException) -> str:
 
 
 def _at(path: Path, row: int) -> str:
-    """``row r`` (0 = the first data row), plus the line number of a CSV file."""
-    return f"row {row}" + (f" (line {row + 2})" if path.suffix.lower() == ".csv" else "")
+    """``row r`` (0 = the first data row)."""
+    return f"row {row}"
+
+
+def _csv_line(path: Path, row: int) -> str:
+    """``; line n of the file`` for a CSV file (header = line 1), else nothing."""
+    return f"; line {row + 2} of the file" if path.suffix.lower() == ".csv" else ""
 
 
 def _labels(labels: pd.Series, path: Path, label_column: str, *, allow_missing: bool) -> np.ndarray:
@@ -229,7 +235,7 @@ def _numeric_kind(column: pd.Series, path: Path, name: str, label_column: str) -
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(f"{path}: {_at(path, row)}, column {name!r}: {column.iloc[row]!r} is not a number "
-                         f"(every column except {label_column!r} is a feature)")
+                         f"(every column except {label_column!r} is a feature{_csv_line(path, row)})")
     raise ValueError(f"{path}: column {name!r} is not numeric (dtype {column.dtype}); every column except "
                      f"{label_column!r} is a feature")
 
@@ -271,7 +277,7 @@ def align_columns(reference: Table, table: Table, *, match_by_position: bool = F
                          "(.csv, .parquet), or ask to match by position (--match-by-position, "
                          "match_by_position=True)")
     if missing or extra:
-        parts = ([f"missing {names_text(missing)}"] if missing else []) + ([f"extra {names_text(extra)}"] if extra else [])
+        parts = [f"{word} {names_text(names)}" for word, names in (("missing", missing), ("extra", extra)) if names]
         hint = " (renamed?)" if missing and extra else ""
         raise ValueError(f"{table.path}: feature columns do not match {reference.path} (matched by name): "
                          f"{', '.join(parts)}{hint}")

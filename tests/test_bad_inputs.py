@@ -46,7 +46,7 @@ def score(root, train, aux, out="out.parquet", *extra):
 
 # ------------------------------------------------------------------ 1. every column but y is a feature
 def test_every_column_except_the_label_is_a_feature(named, capsys):
-    root, train, aux = named
+    root, _, aux = named
     assert io.read_table(root / "train.csv", role="train").columns == ["x1", "x2", "age", "bmi"]
     aux.drop(columns="age").to_csv(root / "no_age.csv", index=False)
     assert score(root, "train.csv", "no_age.csv") == 2  # 'age' is a feature: its absence is an error

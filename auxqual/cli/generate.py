@@ -112,7 +112,7 @@ def with_names(frame, columns: list[str]):
     table's names, so the generated set can be scored against the file it came from."""
     from auxqual.io import feature_names
 
-    mapping = dict(zip(feature_names(len(columns)), columns))
+    mapping = dict(zip(feature_names(len(columns)), columns, strict=True))
     return frame.rename(columns=mapping)
 
 

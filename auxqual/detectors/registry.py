@@ -152,10 +152,10 @@ def _check_against_sidecar(path: Path) -> None:
     sidecar = lineage.sidecar_path(path)
     if not sidecar.is_file():
         raise ValueError(f"{path}: no lineage sidecar {sidecar.name}; a .joblib model is a pickle that runs code "
-                         "when loaded, so it is loaded only when its sidecar's sha256 matches (trusted=True, or "
-                         "--trust, for a file you made yourself)")
+                         "when loaded, so it is loaded only when its sidecar's sha256 matches "
+                         "(trusted=True for a file you made yourself)")
     recorded = lineage.read_sidecar(sidecar).model_sha256
     actual = lineage.sha256_file(path)
     if recorded != actual:
-        raise ValueError(f"{path}: sha256 {actual[:12]}… does not match its lineage sidecar ({str(recorded)[:12]}…); "
-                         "the file changed after it was recorded, refusing to unpickle it")
+        raise ValueError(f"{path}: sha256 {actual[:12]}… does not match its lineage sidecar "
+                         f"({str(recorded)[:12]}…); the file changed after it was recorded, refusing to unpickle it")

@@ -205,6 +205,9 @@ def score(params: ProjectParams) -> None:
             if not np.isfinite(values).all():
                 raise ValueError(f"score {score_name!r} on set {name!r}: {int((~np.isfinite(values)).sum())} NaN or "
                                  "infinite score(s); rescale the data")
+            if values.size > 1 and np.all(values == values[0]):  # as `auxqual score`: a warning, not an error
+                log(f"warning: score {score_name!r} on set {name!r}: all {values.size} scores are equal; they rank "
+                    "nothing")
             columns[name][score_name] = values
             if std is not None:
                 columns[name][f"{score_name}_std"] = std
