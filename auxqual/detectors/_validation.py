@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.sparse import issparse
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from auxqual.io import check_features
@@ -33,9 +35,22 @@ _MAX_NAMES_SHOWN = 8
 
 
 def _as_checked_array(X: Any, name: str) -> np.ndarray:
-    """``X`` as a finite 2-D float64 array; complex input is refused (not silently cast)."""
+    """``X`` as a finite 2-D float64 array (``auxqual.io.check_features``).
+
+    Sparse and complex input are refused rather than densified or cast, and an input without
+    columns gets scikit-learn's wording, so that its estimator checks recognise the errors.
+    """
+    if issparse(X):
+        raise TypeError(f"{name}: sparse input is not supported (dense data is required); "
+                        "convert it with X.toarray()")
     if np.iscomplexobj(X if hasattr(X, "dtype") else getattr(X, "values", X)):
         raise ValueError(f"{name}: Complex data not supported")
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 1:
+        raise ValueError(f"{name}: expected a 2-D feature matrix, got a 1-D array of length {shape[0]}. Reshape "
+                         "your data with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{name}: 0 feature(s) (shape=({shape[0]}, 0)) while a minimum of 1 is required.")
     return check_features(X, name=name)
 
 
@@ -64,6 +79,25 @@ def check_column_names(estimator: Any, X: Any, name: str) -> None:
     if list(fitted) != given:
         raise ValueError(f"{name}: columns {_shown(given)} differ from the columns {type(estimator).__name__} "
                          f"was fitted on {_shown(fitted)}")
+
+
+def binary_target_tags(tags: Any, *, required: bool) -> Any:
+    """scikit-learn's tags of an estimator fitted on 0/1 labels (1 = anomaly).
+
+    ``ClassifierTags(multi_class=False)`` says the target is binary; the estimator type stays
+    as it is (these are not scikit-learn classifiers: they score, and ``predict`` returns 0/1),
+    so scikit-learn's estimator checks give them two-class targets without the classifier checks.
+    """
+    tags.target_tags.required = required
+    tags.input_tags.allow_nan = False
+    tags.classifier_tags = ClassifierTags(multi_class=False)
+    return tags
+
+
+def check_min_samples(X: np.ndarray, minimum: int, name: str, owner: str) -> None:
+    """A ``ValueError`` in scikit-learn's words when ``X`` has fewer than ``minimum`` rows."""
+    if X.shape[0] < minimum:
+        raise ValueError(f"{name}: n_samples={X.shape[0]}, while a minimum of {minimum} is required by {owner}")
 
 
 class CheckedInputMixin:
@@ -102,4 +136,4 @@ class CheckedInputMixin:
         return X_checked
 
 
-__all__ = ["CheckedInputMixin", "check_column_names"]
+__all__ = ["CheckedInputMixin", "binary_target_tags", "check_column_names", "check_min_samples"]

@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from auxqual.detectors._validation import CheckedInputMixin
+from auxqual.detectors._validation import CheckedInputMixin, binary_target_tags, check_min_samples
 from auxqual.io import check_labels
 
 
@@ -69,6 +69,10 @@ class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
         self.random_state = random_state
         self.num_threads = num_threads
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a binary 0/1 target (1 = anomaly), required."""
+        return binary_target_tags(super().__sklearn_tags__(), required=True)
+
     def fit(self, X: Any, y: Any) -> PyODStackClassifier:
         """Fit the unsupervised detectors on the normals, then the classifier on ``y``."""
         with threadpool_limits(self.num_threads):
@@ -76,6 +80,9 @@ class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
 
     def _fit(self, X: Any, y: Any) -> PyODStackClassifier:
         X_input, X = X, self._start_fit(X, name="PyODStackClassifier.fit X")
+        check_min_samples(X, 2, "PyODStackClassifier.fit X", "PyODStackClassifier")
+        if y is None:
+            raise ValueError("PyODStackClassifier requires y to be passed, but the target y is None (1 = anomaly, 0 = normal)")
         y = check_labels(y, name="PyODStackClassifier.fit y", n_rows=X.shape[0])
         n_normal = int((y == 0).sum())
         if n_normal < 2:

@@ -26,7 +26,7 @@ import torch
 from scipy.stats import hmean
 from sklearn.base import BaseEstimator, clone
 
-from auxqual.detectors._validation import CheckedInputMixin
+from auxqual.detectors._validation import CheckedInputMixin, binary_target_tags
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.device import pick_device
 from auxqual.distances import as_tensor, distance_blocks
@@ -74,6 +74,10 @@ class SSDO(CheckedInputMixin, BaseEstimator):
         self.device = device
         self.block_elements = block_elements
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a binary 0/1 target (1 = anomaly), optional (none: the prior alone)."""
+        return binary_target_tags(super().__sklearn_tags__(), required=False)
+
     # ------------------------------------------------------------------ fit
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "SSDO":
         """Fit the prior, the bandwidth η and the squash threshold on ``X``.
@@ -85,7 +89,7 @@ class SSDO(CheckedInputMixin, BaseEstimator):
         if y is not None:
             y = check_labels(y, name="y", n_rows=X.shape[0])
         if X.shape[0] <= self.k:
-            raise ValueError(f"SSDO needs more than k={self.k} training rows, got {X.shape[0]}")
+            raise ValueError(f"SSDO needs more than k={self.k} training rows, got n_samples={X.shape[0]}")
         self.device_ = pick_device(self.device)
         # a copy: fitting the object passed in would change every other SSDO sharing it
         self.prior_ = (clone(self.prior, safe=False) if self.prior is not None

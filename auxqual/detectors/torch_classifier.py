@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from auxqual.detectors._validation import CheckedInputMixin
+from auxqual.detectors._validation import CheckedInputMixin, binary_target_tags, check_min_samples
 from auxqual.device import pick_device
 from auxqual.io import atomic_path, check_labels
 
@@ -98,10 +98,17 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         self.device = device
         self.num_threads = num_threads
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: a binary 0/1 target (1 = anomaly), required."""
+        return binary_target_tags(super().__sklearn_tags__(), required=True)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any) -> TorchClassifier:
         """Fit on features ``X`` and labels ``y`` (1 = anomaly, 0 = normal)."""
         X_input, X = X, self._start_fit(X, name="TorchClassifier.fit X")
+        check_min_samples(X, 2, "TorchClassifier.fit X", "TorchClassifier")
+        if y is None:
+            raise ValueError("TorchClassifier requires y to be passed, but the target y is None (1 = anomaly, 0 = normal)")
         y = check_labels(y, name="TorchClassifier.fit y", n_rows=X.shape[0])
         self._check_params()
         n_anomalies = int(y.sum())

@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from auxqual.detectors._validation import CheckedInputMixin
+from auxqual.detectors._validation import CheckedInputMixin, binary_target_tags, check_min_samples
 from auxqual.io import check_labels
+
+
+MIN_TRAINING_ROWS = 2  # a training set of one row has no neighbours, subsets or coalitions
 
 
 class QualityScorer(CheckedInputMixin, BaseEstimator):
@@ -28,17 +31,22 @@ class QualityScorer(CheckedInputMixin, BaseEstimator):
     """
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True  # fit(X_train, y_train): the labels are needed
-        tags.input_tags.allow_nan = False
-        return tags
+        """scikit-learn's tags: ``y`` is required, and it is binary (0 normal, 1 anomaly).
+
+        A quality score predicts no class, so it is no scikit-learn classifier; the tags only
+        say that its target is binary (``auxqual.detectors._validation.binary_target_tags``).
+        """
+        return binary_target_tags(super().__sklearn_tags__(), required=True)
 
     def _fit_input(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """Forget any earlier fit; the checked training matrix and 0/1 labels."""
         X = self._start_fit(X, name="X_train")
         if y is None:
-            raise ValueError(f"{type(self).__name__}.fit needs y_train (1 = labelled anomaly, 0 = normal)")
-        return X, check_labels(y, name="y_train", n_rows=X.shape[0])
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None "
+                             "(y_train: 1 = labelled anomaly, 0 = normal)")
+        y = check_labels(y, name="y_train", n_rows=X.shape[0])
+        check_min_samples(X, MIN_TRAINING_ROWS, "X_train", type(self).__name__)
+        return X, y
 
     def _score_input(self, X: Any) -> np.ndarray:
         """The auxiliary rows, checked against the fit."""
