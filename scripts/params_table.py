@@ -35,17 +35,19 @@ def _parameters(callable_: object, skip: tuple[str, ...] = ("self",)) -> tuple[s
 
 
 def _tuple(values: tuple[str, ...], indent: int) -> str:
-    """``values`` as a Python tuple, wrapped at 100 characters."""
+    """``values`` as a Python tuple, one value per wrapped line of at most 100 characters."""
+    if len(values) == 1:
+        return f"({values[0]!r},)"
     lines, line = [], ""
     for value in values:
         piece = f"{value!r}, "
-        if line and len(" " * indent + line + piece) > 100:
+        if line and indent + len(line + piece.rstrip()) > 100:
             lines.append(line.rstrip())
             line = ""
         line += piece
     lines.append(line.rstrip())
-    pad = "\n" + " " * indent
-    return "(" + pad.join(lines) + ")" if len(values) != 1 else f"({values[0]!r},)"
+    pad = " " * indent
+    return "(\n" + "\n".join(pad + text for text in lines) + "\n" + " " * (indent - 4) + ")"
 
 
 def names_text() -> str:

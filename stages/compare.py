@@ -36,8 +36,19 @@ import pandas as pd
 from auxqual.comparison import compare_seeds, distinct_counts
 from auxqual.io import write_json, write_parquet
 from auxqual.params.benchmark import BenchmarkParams
-from stages.common import (BENCHMARK_GENERATOR, RESULTS_DIR, SCORES_DIR, Log, StageError, dataset_dirs,
-                           load_params, main_wrapper, protocol_seed, remove_stale, score_columns)
+from stages.common import (
+    BENCHMARK_GENERATOR,
+    RESULTS_DIR,
+    SCORES_DIR,
+    Log,
+    StageError,
+    dataset_dirs,
+    load_params,
+    main_wrapper,
+    protocol_seed,
+    remove_stale,
+    score_columns,
+)
 
 Q1_PATH = RESULTS_DIR / "q1.parquet"
 Q2_PATH = RESULTS_DIR / "q2.parquet"

@@ -30,9 +30,25 @@ import pandas as pd
 
 from auxqual.io import sha256_file, write_json, write_parquet, write_text
 from auxqual.metrics import AVERAGE_RANK, MEAN_SECONDS, q1_comparison, q1_table, q2_summary, q2_table
-from stages.common import (BENCHMARK_GENERATOR, BUDGETS_FILE, PLOTS_DIR, PREDICTIONS_DIR, RESULTS_DIR, SCORES_DIR,
-                           TIMINGS_DIR, TIMINGS_PATH, Log, StageError, dataset_dirs, load_params, main_wrapper,
-                           protocol_seed, publish_dir, remove_stale, score_columns)
+from stages.common import (
+    BENCHMARK_GENERATOR,
+    BUDGETS_FILE,
+    PLOTS_DIR,
+    PREDICTIONS_DIR,
+    RESULTS_DIR,
+    SCORES_DIR,
+    TIMINGS_DIR,
+    TIMINGS_PATH,
+    Log,
+    StageError,
+    dataset_dirs,
+    load_params,
+    main_wrapper,
+    protocol_seed,
+    publish_dir,
+    remove_stale,
+    score_columns,
+)
 
 Q1_PATH = RESULTS_DIR / "q1.parquet"
 Q2_PATH = RESULTS_DIR / "q2.parquet"
@@ -257,7 +273,7 @@ def main() -> None:
         det: {r.score: round(float(r.mean_auroc), 6) for r in g.itertuples(index=False)}
         for det, g in q2_summary(q2, by=("detector", "score")).groupby("detector", sort=True)}
     metrics["n_datasets"] = len(datasets)
-    metrics["n_models"] = int(len(q2))
+    metrics["n_models"] = len(q2)
     write_json(metrics, METRICS_PATH)
 
     # ---- plots/*.csv for `dvc plots`

@@ -146,7 +146,7 @@ def _prefect_api() -> Iterator[str]:
 
 
 def _run_prefect(func: Callable[[T], R], cells: list[T], *, runner: str, workers: int, desc: str | None,
-                 address: str | None, progress: "_Progress", api_url: str) -> list[R]:
+                 address: str | None, progress: _Progress, api_url: str) -> list[R]:
     """One Prefect task per cell inside a ``fanout-<desc>`` flow run; results in cell order."""
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
@@ -222,7 +222,7 @@ class _Job:
     threads: int | None
     task: Any                     # the Prefect task around _call_cell
     where: str | None             # the Dask cluster, for failure messages; None for threads
-    progress: "_Progress"
+    progress: _Progress
 
 
 _JOBS: dict[str, _Job] = {}
@@ -238,10 +238,11 @@ def _fanout(job: str) -> list[Any]:
     """
     spec = _JOBS[job]
     futures = [spec.task.submit(func=spec.func, cell=cell, cwd=spec.cwd, threads=spec.threads, label=label)
-               for cell, label in zip(spec.cells, spec.labels)]
+               for cell, label in zip(spec.cells, spec.labels, strict=True)]
     results: list[Any] = []
     try:
-        for future, label in zip(futures, spec.labels):  # in submission order: results in the order of the cells
+        # in submission order: results in the order of the cells
+        for future, label in zip(futures, spec.labels, strict=True):
             try:
                 results.append(future.result())
             except (ValueError, StageError):

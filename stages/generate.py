@@ -20,8 +20,20 @@ import numpy as np
 import pandas as pd
 
 from auxqual.io import check_features, features_frame, write_parquet
-from stages.common import (AUX_DIR, BENCHMARK_GENERATOR, PREPARED_DIR, Log, StageError, cell_seed, dataset_dirs,
-                           load_params, main_wrapper, named_params, publish_dir, split_features)
+from stages.common import (
+    AUX_DIR,
+    BENCHMARK_GENERATOR,
+    PREPARED_DIR,
+    Log,
+    StageError,
+    cell_seed,
+    dataset_dirs,
+    load_params,
+    main_wrapper,
+    named_params,
+    publish_dir,
+    split_features,
+)
 from stages.fanout import options_from_params, run_cells
 
 GENERATED_KIND = "generated"
@@ -86,7 +98,7 @@ def main() -> None:
                               "seed": cell_seed(base_seed, dataset, name)})
     log(f"{len(datasets)} dataset(s) × {len(generators)} generator(s): {[g for g, _ in generators]}")
     frames = run_cells(generate_cell, cells, desc="generate", **fanout)
-    made = {(c["dataset"], c["generator"]): f for c, f in zip(cells, frames)}
+    made = {(c["dataset"], c["generator"]): f for c, f in zip(cells, frames, strict=True)}
     with publish_dir(AUX_DIR) as staging:
         for dataset in datasets:
             for name, _ in generators:

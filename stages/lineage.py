@@ -1,7 +1,8 @@
 """Stage ``lineage``: gather every model's sidecar into one table.
 
 Writes ``results/lineage.parquet`` (``auxqual.lineage.collect_lineage`` of ``models`` from
-stage train and ``models_selected`` from stage select): one row per model and input, linking each model's sha256 to the auxiliary anomaly set
+stage train and ``models_selected`` from stage select): one row per model and input, linking each
+model's sha256 to the auxiliary anomaly set
 (path, sha256, generator, score, q) that produced it. ``auxqual lineage`` queries it.
 """
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from auxqual.datasets import dataset_files, resolve_dataset, split_dataset_name
 from auxqual.io import features_frame, load_dataset, sha256_file, write_json, write_parquet
-from auxqual.protocol import split_benchmark
 from auxqual.params.benchmark import Prepare
+from auxqual.protocol import split_benchmark
 from stages.common import PREPARED_DIR, Log, StageError, load_params, main_wrapper, publish_dir
 
 
@@ -113,7 +113,8 @@ def main() -> None:
                 raise ValueError(message) from error
             out = staging / name
             train = features_frame(split.X_train, {"y": np.asarray(split.y_train, dtype=np.int8),
-                                                   "dataset": name, "row": np.asarray(split.train_rows, dtype=np.int64)})
+                                                   "dataset": name,
+                                                   "row": np.asarray(split.train_rows, dtype=np.int64)})
             test = features_frame(split.X_test, {"y": np.asarray(split.y_test, dtype=np.int8),
                                                  "dataset": name, "row": np.asarray(split.test_rows, dtype=np.int64)})
             aux = split.aux.reset_index(drop=True).copy()

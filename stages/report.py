@@ -33,8 +33,19 @@ from auxqual import plots
 from auxqual.io import write_text
 from auxqual.metrics import q2_summary
 from auxqual.selection import regret_summary
-from stages.common import (BENCHMARK_GENERATOR, REPORTS_DIR, RESULTS_DIR, SCORES_DIR, Log, StageError,
-                           dataset_dirs, load_params, main_wrapper, publish_dir, score_columns)
+from stages.common import (
+    BENCHMARK_GENERATOR,
+    REPORTS_DIR,
+    RESULTS_DIR,
+    SCORES_DIR,
+    Log,
+    StageError,
+    dataset_dirs,
+    load_params,
+    main_wrapper,
+    publish_dir,
+    score_columns,
+)
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -210,7 +221,7 @@ def _q3_section(q3: pd.DataFrame, candidates: pd.DataFrame, staging) -> tuple[li
              ""]
     model = q3[q3["task"] == "model"]
     if model.empty:
-        return lines + ["(no model-selection rows in `results/q3.parquet`)", ""], []
+        return [*lines, "(no model-selection rows in `results/q3.parquet`)", ""], []
     summary = regret_summary(model, by=("score",))
     lines += [_markdown_table(summary.rename(columns={"mean_rank_corr": "rank corr", "oracle_rate": "oracle chosen"}),
                               ".4f"), ""]

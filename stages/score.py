@@ -32,9 +32,22 @@ import numpy as np
 import pandas as pd
 
 from auxqual.io import check_features, sha256_file, write_json, write_parquet
-from stages.common import (AUX_DIR, BUDGETS_FILE, PREPARED_DIR, SCORE_META, SCORES_DIR, TIMINGS_PATH, Log,
-                           StageError, dataset_dirs, load_params, main_wrapper, named_params, publish_dir,
-                           split_features)
+from stages.common import (
+    AUX_DIR,
+    BUDGETS_FILE,
+    PREPARED_DIR,
+    SCORE_META,
+    SCORES_DIR,
+    TIMINGS_PATH,
+    Log,
+    StageError,
+    dataset_dirs,
+    load_params,
+    main_wrapper,
+    named_params,
+    publish_dir,
+    split_features,
+)
 from stages.fanout import options_from_params, run_cells
 
 
@@ -60,9 +73,9 @@ def budget_of(scorer: object) -> dict:
     ``game_`` and ``utility_``; EAP's ``n_subsets``; nothing for the one-fit ablations."""
     out: dict = {}
     if hasattr(scorer, "budget_"):
-        out["budget"] = _plain(getattr(scorer, "budget_"))
+        out["budget"] = _plain(scorer.budget_)
     elif hasattr(scorer, "n_subsets"):
-        out["budget"] = {"n_subsets": _plain(getattr(scorer, "n_subsets"))}
+        out["budget"] = {"n_subsets": _plain(scorer.n_subsets)}
     else:
         out["budget"] = {}
     for attribute in ("game_", "utility_"):
@@ -127,14 +140,15 @@ def main() -> None:
     began = time.perf_counter()
     results = run_cells(score_cell, cells, desc="score", **fanout)
     wall_seconds = time.perf_counter() - began
-    for cell, result in zip(cells, results):
-        log(f"{cell['dataset']}/{cell['score']}: fit + score {len(cell['generators'])} set(s) in {result['seconds']:.1f}s")
+    for cell, result in zip(cells, results, strict=True):
+        log(f"{cell['dataset']}/{cell['score']}: fit + score {len(cell['generators'])} set(s) in "
+            f"{result['seconds']:.1f}s")
     with publish_dir(SCORES_DIR) as staging:
         for dataset in datasets:
             for generator in generators[dataset]:
                 aux = pd.read_parquet(AUX_DIR / dataset / f"{generator}.parquet", columns=list(SCORE_META))
                 table = aux.copy()
-                for cell, result in zip(cells, results):
+                for cell, result in zip(cells, results, strict=True):
                     if cell["dataset"] != dataset:
                         continue
                     values, std = result["scores"][generator]
@@ -143,7 +157,7 @@ def main() -> None:
                         table[f"{cell['score']}_std"] = std
                 write_parquet(table, staging / dataset / f"{generator}.parquet")
             budgets = {cell["score"]: {"params": _plain(cell["params"]), "generators": result["budgets"]}
-                       for cell, result in zip(cells, results) if cell["dataset"] == dataset}
+                       for cell, result in zip(cells, results, strict=True) if cell["dataset"] == dataset}
             write_json(budgets, staging / dataset / BUDGETS_FILE)
     log(f"wrote {SCORES_DIR}")
     write_timings(cells, results, generators, fanout, wall_seconds=wall_seconds, load_before=load_before)
@@ -177,7 +191,7 @@ def write_timings(cells: list[dict], results: list[dict], generators: dict[str, 
     """``results/timings/score.json``: the seconds of every cell of this run, and the sha256
     of the score tables they produced (evaluate uses the times only when these match)."""
     records = []
-    for cell, result in zip(cells, results):
+    for cell, result in zip(cells, results, strict=True):
         records.append({
             "dataset": cell["dataset"], "score": cell["score"],
             "fit_seconds": round(float(result["fit_seconds"]), 4),

@@ -41,14 +41,39 @@ import numpy as np
 import pandas as pd
 
 from auxqual import lineage
-from auxqual.io import write_json, write_parquet
 from auxqual.candidates import fit_candidates
+from auxqual.io import write_json, write_parquet
 from auxqual.params.benchmark import BenchmarkParams
-from auxqual.selection import (LABELLED, UNIFORM, candidate_grid, decisions, holdout_split, score_weights,
-                               select_generator, select_model, validation_weights, weighted_auroc)
-from stages.common import (AUX_DIR, PREPARED_DIR, RESULTS_DIR, SCORES_DIR, SELECTED_MODELS_DIR, Log, StageError,
-                           cached_table, cell_seed, dataset_dirs, load_params_and_file, main_wrapper, publish_dir,
-                           remove_stale, score_columns, stage_code_deps)
+from auxqual.selection import (
+    LABELLED,
+    UNIFORM,
+    candidate_grid,
+    decisions,
+    holdout_split,
+    score_weights,
+    select_generator,
+    select_model,
+    validation_weights,
+    weighted_auroc,
+)
+from stages.common import (
+    AUX_DIR,
+    PREPARED_DIR,
+    RESULTS_DIR,
+    SCORES_DIR,
+    SELECTED_MODELS_DIR,
+    Log,
+    StageError,
+    cached_table,
+    cell_seed,
+    dataset_dirs,
+    load_params_and_file,
+    main_wrapper,
+    publish_dir,
+    remove_stale,
+    score_columns,
+    stage_code_deps,
+)
 from stages.fanout import options_from_params, run_cells
 
 Q3_PATH = RESULTS_DIR / "q3.parquet"
@@ -226,13 +251,13 @@ def main() -> None:
         generator_results = run_cells(generator_cell, generator_cells, desc="select generators", **fanout)
 
         rows, tables = [], []
-        for cell, result in zip(cells, model_results):
+        for cell, result in zip(cells, model_results, strict=True):
             rows += result["rows"]
             tables += result["candidates"]
             _write_sidecars(cell, result, config, dict(written.get("select") or {}), code_sha, staging)
         for dataset in datasets:
             for seed in config["seeds"]:
-                per_set = {c["generator"]: r for c, r in zip(generator_cells, generator_results)
+                per_set = {c["generator"]: r for c, r in zip(generator_cells, generator_results, strict=True)
                            if c["dataset"] == dataset and c["seed"] == seed}
                 if len(per_set) >= 2:
                     more_rows, more_tables = _generator_rows(dataset, seed, per_set)
@@ -291,7 +316,7 @@ def _write_sidecars(cell: dict, result: dict, config: dict, section_params: dict
         lineage.write_sidecar(saved, record)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_sha(path: Path) -> str:
     return lineage.sha256_file(path)
 

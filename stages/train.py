@@ -36,9 +36,24 @@ import pandas as pd
 from auxqual import lineage
 from auxqual.io import write_parquet
 from auxqual.metrics import top_q_indices
-from stages.common import (AUX_DIR, MODELS_DIR, PREDICTIONS_DIR, PREPARED_DIR, SCORES_DIR, Log, StageError,
-                           cached_table, cell_seed, dataset_dirs, load_params_and_file, main_wrapper,
-                           named_params, publish_dir, score_columns, stage_code_deps)
+from stages.common import (
+    AUX_DIR,
+    MODELS_DIR,
+    PREDICTIONS_DIR,
+    PREPARED_DIR,
+    SCORES_DIR,
+    Log,
+    StageError,
+    cached_table,
+    cell_seed,
+    dataset_dirs,
+    load_params_and_file,
+    main_wrapper,
+    named_params,
+    publish_dir,
+    score_columns,
+    stage_code_deps,
+)
 from stages.fanout import options_from_params, run_cells
 
 NO_AUX = "-"  # generator key of a training set without auxiliary anomalies (q = 0)
@@ -130,7 +145,7 @@ def main() -> None:
             f"runner={fanout['runner']}, workers={fanout['workers']}")
         results = run_cells(fit_cell, fits, desc="train", **fanout)
         seconds = {}
-        for fit, result in zip(fits, results):
+        for fit, result in zip(fits, results, strict=True):
             seconds[fit["detector"]] = seconds.get(fit["detector"], 0.0) + result["seconds"]
         log("fit seconds per detector: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
 
@@ -172,7 +187,7 @@ def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Pat
         inputs=[
             {"role": "train", "path": str(train_path), "sha256": _file_sha(train_path), "dataset": dataset},
             {"role": "auxiliary", "path": str(aux_path), "sha256": _file_sha(aux_path), "dataset": dataset,
-             "generator": generator, "score": cell["score"], "q": int(cell["q"]), "n_rows": int(len(rows)),
+             "generator": generator, "score": cell["score"], "q": int(cell["q"]), "n_rows": len(rows),
              "selected_rows_sha256": lineage.sha256_rows(X_aux[rows], ids=ids)},
         ],
         params={"train": dict(config)},
@@ -182,7 +197,7 @@ def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Pat
     lineage.write_sidecar(model_path, record)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_sha(path: Path) -> str:
     return lineage.sha256_file(path)
 

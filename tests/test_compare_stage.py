@@ -47,7 +47,7 @@ def _write_inputs(repo: Path) -> None:
     write_parquet(pd.DataFrame(q2), repo / "results/q2.parquet")
 
 
-@pytest.fixture()
+@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     copy_stage_code(tmp_path)
     _write_inputs(tmp_path)

@@ -44,7 +44,7 @@ def test_split_dataset_name_accepts_names_inside_the_data_folder(entry, expected
     ("", "an empty name or folder"),
 ])
 def test_split_dataset_name_refuses_paths_that_leave_the_data_folder(entry, reason):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=r"data\.datasets") as error:
         split_dataset_name(entry, "data.datasets")
     message = str(error.value)
     assert f"data.datasets entry {entry!r}" in message and reason in message

@@ -31,7 +31,7 @@ def _params() -> dict:
 ])
 def test_a_key_not_in_params_yaml_is_an_error_naming_it(key, expected):
     params = _params()
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=r"^--set ") as error:
         set_nested(params, key, 1)
     for pattern in expected:
         assert re.search(pattern, str(error.value)), str(error.value)

@@ -55,7 +55,7 @@ def with_key(params: dict, key: str, value) -> dict:
 
 
 def problem(params: dict) -> str:
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=r"^params\.yaml: ") as error:
         parse_benchmark_params(params)
     return str(error.value)
 

@@ -23,7 +23,8 @@ from tests.conftest import copy_stage_code
 
 PARAMS = {
     "select": {"generator": "benchmark_mixture", "validation_fraction": 0.25, "weighting": "minmax", "q": 50,
-               "seeds": [0, 1], "candidates": {"iforest": {"n_estimators": [10, 30]}, "pyod_stack": {"n_neighbors": [3]}},
+               "seeds": [0, 1],
+               "candidates": {"iforest": {"n_estimators": [10, 30]}, "pyod_stack": {"n_neighbors": [3]}},
                "generator_detector": "pyod_stack", "generator_params": {}, "device": "cpu"},
     "fanout": {"runner": "serial", "workers": 1},
 }
@@ -55,7 +56,7 @@ def _write_inputs(repo: Path, dataset: str = "toy") -> None:
         write_parquet(scores, repo / "data/scores" / dataset / f"{generator}.parquet")
 
 
-@pytest.fixture()
+@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A folder laid out like the repository: dvc.yaml, stages/, auxqual/ and the inputs."""
     copy_stage_code(tmp_path)

@@ -239,7 +239,8 @@ def _missing_key(key: str, parents: Sequence[str], part: str, node: Mapping) -> 
     close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ValueError(f"--set {key}: params.yaml has no key {part!r} in {where} (it has: "
-                      f"{', '.join(str(k) for k in node) or 'nothing'}).{hint} To add a new key, write --set +{key}=...")
+                      f"{', '.join(str(k) for k in node) or 'nothing'}).{hint} To add a new key, "
+                      f"write --set +{key}=...")
 
 
 def check_overrides(params: Mapping[str, Any], overrides: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -16,9 +16,25 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from auxqual.params.names import (DETECTOR_NAMES, DETECTOR_PARAMS, GENERATOR_NAMES, GENERATOR_PARAMS,
-                                  PROTOCOL_PARAMS, SCORE_NAMES, SCORE_PARAMS)
-from auxqual.params.schema import KeyProblem, Section, check_estimator_params, check_names, inside, parse, read_yaml
+from auxqual.params.names import (
+    DETECTOR_NAMES,
+    DETECTOR_PARAMS,
+    GENERATOR_NAMES,
+    GENERATOR_PARAMS,
+    PROTOCOL_PARAMS,
+    SCORE_NAMES,
+    SCORE_PARAMS,
+)
+from auxqual.params.schema import (
+    KeyProblem,
+    Section,
+    check_estimator_params,
+    check_names,
+    defaults,
+    inside,
+    parse,
+    read_yaml,
+)
 
 PARAMS_FILE = "params.yaml"
 BENCHMARK_GENERATOR = "benchmark_mixture"   # the protocol's set, made by prepare
@@ -43,7 +59,7 @@ class Data(Section):
     path: str = Field("data/default", description="folder of ADBench-style .npz files (arrays X, y; 1 = anomaly)")
     datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1,
                                 description="datasets to benchmark: <name> or <subfolder>/<name>, inside data.path")
-    default: DataDefault = Field(default_factory=DataDefault, description="the embedded default data")
+    default: DataDefault = Field(default_factory=defaults(DataDefault), description="the embedded default data")
 
     @field_validator("datasets")
     @classmethod
@@ -61,8 +77,9 @@ class Prepare(Section):
     random_state: int = Field(0, ge=0, description="seed of the protocol's split (the `seed` column of the results)")
     seeds: list[int] | None = Field(None, min_length=1, description="the benchmark flow's repeats over seeds; "
                                     "dvc repro accepts only [random_state]")
-    protocol: dict[str, int | float] = Field(default_factory=dict, description="the protocol's optional counts and caps "
-                                       "(auxqual.protocol.split_benchmark keywords)")
+    protocol: dict[str, int | float] = Field(
+        default_factory=dict,
+        description="the protocol's optional counts and caps (auxqual.protocol.split_benchmark keywords)")
 
     @field_validator("protocol")
     @classmethod
@@ -202,16 +219,16 @@ class Schedule(Section):
 class BenchmarkParams(Section):
     """This repository's ``params.yaml``, one section per stage of dvc.yaml."""
 
-    data: Data = Field(default_factory=Data)
-    prepare: Prepare = Field(default_factory=Prepare)
-    generate: Generate = Field(default_factory=Generate)
-    score: Score = Field(default_factory=Score)
-    train: Train = Field(default_factory=Train)
-    select: Select = Field(default_factory=Select)
-    compare: Compare = Field(default_factory=Compare)
-    report: Report = Field(default_factory=Report)
-    fanout: Fanout = Field(default_factory=Fanout)
-    schedule: Schedule = Field(default_factory=Schedule)
+    data: Data = Field(default_factory=defaults(Data))
+    prepare: Prepare = Field(default_factory=defaults(Prepare))
+    generate: Generate = Field(default_factory=defaults(Generate))
+    score: Score = Field(default_factory=defaults(Score))
+    train: Train = Field(default_factory=defaults(Train))
+    select: Select = Field(default_factory=defaults(Select))
+    compare: Compare = Field(default_factory=defaults(Compare))
+    report: Report = Field(default_factory=defaults(Report))
+    fanout: Fanout = Field(default_factory=defaults(Fanout))
+    schedule: Schedule = Field(default_factory=defaults(Schedule))
 
     @model_validator(mode="after")
     def _across(self) -> BenchmarkParams:

@@ -8,72 +8,134 @@ tests/test_params_schema.py fails when this file differs from the registries.
 from __future__ import annotations
 
 # auxqual.quality.registry.scorer_names(): EAP, its ablations, then the baselines
-SCORE_NAMES: tuple[str, ...] = ('eap', 'rarity', 'density', 'probability', 'density_probability', 'random', 'loo',
+SCORE_NAMES: tuple[str, ...] = (
+    'eap', 'rarity', 'density', 'probability', 'density_probability', 'random', 'loo',
     'data_shapley', 'beta_shapley', 'banzhaf', 'ame', 'knn_shapley', 'data_oob',
-    'influence_subsample', 'dvrl', 'lava', 'robust_volume_shapley',)
+    'influence_subsample', 'dvrl', 'lava', 'robust_volume_shapley',
+)
 # auxqual.generators.GENERATOR_NAMES
-GENERATOR_NAMES: tuple[str, ...] = ('uniform', 'local', 'cluster', 'dependency', 'noise', 'subspace', 'smote', 'borderline_smote',
-    'adasyn', 'outlier_exposure', 'benchmark_mixture',)
+GENERATOR_NAMES: tuple[str, ...] = (
+    'uniform', 'local', 'cluster', 'dependency', 'noise', 'subspace', 'smote', 'borderline_smote',
+    'adasyn', 'outlier_exposure', 'benchmark_mixture',
+)
 # auxqual.detectors.registry.DETECTOR_NAMES
-DETECTOR_NAMES: tuple[str, ...] = ('ssdo', 'mlp', 'pyod_stack', 'iforest',)
+DETECTOR_NAMES: tuple[str, ...] = (
+    'ssdo', 'mlp', 'pyod_stack', 'iforest',
+)
 # auxqual.selection.WEIGHTINGS
-WEIGHTINGS: tuple[str, ...] = ('minmax', 'rank', 'top_q',)
+WEIGHTINGS: tuple[str, ...] = (
+    'minmax', 'rank', 'top_q',
+)
 # the protocol's optional keywords (auxqual.protocol.split_benchmark, protocol_counts)
-PROTOCOL_PARAMS: tuple[str, ...] = ('source_max_anomalies', 'source_max_rows', 'n_clusters', 'test_fraction', 'test_min',
-    'test_max', 'labelled_fraction', 'labelled_min', 'labelled_max', 'aux_fraction', 'aux_max',)
+PROTOCOL_PARAMS: tuple[str, ...] = (
+    'source_max_anomalies', 'source_max_rows', 'n_clusters', 'test_fraction', 'test_min',
+    'test_max', 'labelled_fraction', 'labelled_min', 'labelled_max', 'aux_fraction', 'aux_max',
+)
 # name -> the keyword parameters of its constructor
 SCORE_PARAMS: dict[str, tuple[str, ...]] = {
-    'eap': ('n_subsets', 'k0', 'random_state', 'subset_masks', 'device', 'alpha', 'ssdo_k',
-        'prior_random_state', 'confidence', 'n_jobs', 'progress', 'block_elements',),
-    'rarity': ('k', 'device',),
-    'density': ('k0', 'confidence', 'device',),
-    'probability': ('alpha', 'ssdo_k', 'prior_random_state', 'device',),
-    'density_probability': ('k0', 'alpha', 'ssdo_k', 'prior_random_state', 'confidence', 'device',),
+    'eap': (
+        'n_subsets', 'k0', 'random_state', 'subset_masks', 'device', 'alpha', 'ssdo_k',
+        'prior_random_state', 'confidence', 'n_jobs', 'progress', 'block_elements',
+    ),
+    'rarity': (
+        'k', 'device',
+    ),
+    'density': (
+        'k0', 'confidence', 'device',
+    ),
+    'probability': (
+        'alpha', 'ssdo_k', 'prior_random_state', 'device',
+    ),
+    'density_probability': (
+        'k0', 'alpha', 'ssdo_k', 'prior_random_state', 'confidence', 'device',
+    ),
     'random': ('random_state',),
-    'loo': ('game', 'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k', 'prior_random_state',
-        'n_jobs', 'random_state', 'progress',),
-    'data_shapley': ('n_permutations', 'n_positions', 'min_cardinality', 'game', 'utility', 'validation_size',
-        'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs', 'random_state', 'progress',),
-    'beta_shapley': ('weight_alpha', 'weight_beta', 'n_permutations', 'n_positions', 'min_cardinality', 'game',
+    'loo': (
+        'game', 'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k', 'prior_random_state',
+        'n_jobs', 'random_state', 'progress',
+    ),
+    'data_shapley': (
+        'n_permutations', 'n_positions', 'min_cardinality', 'game', 'utility', 'validation_size',
+        'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs', 'random_state', 'progress',
+    ),
+    'beta_shapley': (
+        'weight_alpha', 'weight_beta', 'n_permutations', 'n_positions', 'min_cardinality', 'game',
         'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs',
-        'random_state', 'progress',),
-    'banzhaf': ('n_masks', 'game', 'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k',
-        'prior_random_state', 'n_jobs', 'random_state', 'progress',),
-    'ame': ('n_subsets_per_rate', 'aux_per_subset', 'rates', 'cv', 'n_alphas', 'max_iter', 'tol',
+        'random_state', 'progress',
+    ),
+    'banzhaf': (
+        'n_masks', 'game', 'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k',
+        'prior_random_state', 'n_jobs', 'random_state', 'progress',
+    ),
+    'ame': (
+        'n_subsets_per_rate', 'aux_per_subset', 'rates', 'cv', 'n_alphas', 'max_iter', 'tol',
         'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs',
-        'random_state', 'progress',),
-    'knn_shapley': ('n_neighbors', 'game',),
-    'data_oob': ('n_models', 'keep_rate', 'aggregate', 'threshold', 'exact', 'alpha', 'ssdo_k',
-        'prior_random_state', 'n_jobs', 'random_state', 'progress',),
-    'influence_subsample': ('n_models', 'proportion', 'reuse', 'utility', 'validation_size', 'exact', 'alpha',
-        'ssdo_k', 'prior_random_state', 'n_jobs', 'random_state', 'progress',),
-    'dvrl': ('n_steps', 'rollouts_per_step', 'batch_size', 'aux_batch_size', 'hidden_dim', 'n_layers',
+        'random_state', 'progress',
+    ),
+    'knn_shapley': (
+        'n_neighbors', 'game',
+    ),
+    'data_oob': (
+        'n_models', 'keep_rate', 'aggregate', 'threshold', 'exact', 'alpha', 'ssdo_k',
+        'prior_random_state', 'n_jobs', 'random_state', 'progress',
+    ),
+    'influence_subsample': (
+        'n_models', 'proportion', 'reuse', 'utility', 'validation_size', 'exact', 'alpha', 'ssdo_k',
+        'prior_random_state', 'n_jobs', 'random_state', 'progress',
+    ),
+    'dvrl': (
+        'n_steps', 'rollouts_per_step', 'batch_size', 'aux_batch_size', 'hidden_dim', 'n_layers',
         'comb_dim', 'learning_rate', 'threshold', 'baseline_decay', 'utility', 'validation_size',
-        'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs', 'random_state', 'progress',),
-    'lava': ('reg', 'exact', 'game', 'max_iter', 'tol', 'progress',),
-    'robust_volume_shapley': ('omega', 'n_permutations', 'n_positions', 'min_cardinality', 'game', 'random_state',),
+        'exact', 'alpha', 'ssdo_k', 'prior_random_state', 'n_jobs', 'random_state', 'progress',
+    ),
+    'lava': (
+        'reg', 'exact', 'game', 'max_iter', 'tol', 'progress',
+    ),
+    'robust_volume_shapley': (
+        'omega', 'n_permutations', 'n_positions', 'min_cardinality', 'game', 'random_state',
+    ),
 }
 # name -> the keyword parameters of its constructor
 GENERATOR_PARAMS: dict[str, tuple[str, ...]] = {
     'uniform': ('p',),
-    'local': ('alpha', 'max_components', 'covariance_type', 'max_fit_rows',),
-    'cluster': ('alpha', 'max_components', 'covariance_type', 'max_fit_rows', 'center',),
+    'local': (
+        'alpha', 'max_components', 'covariance_type', 'max_fit_rows',
+    ),
+    'cluster': (
+        'alpha', 'max_components', 'covariance_type', 'max_fit_rows', 'center',
+    ),
     'dependency': ('bw_method',),
     'noise': ('sigma',),
-    'subspace': ('fraction', 'epsilon',),
+    'subspace': (
+        'fraction', 'epsilon',
+    ),
     'smote': ('k_neighbors',),
-    'borderline_smote': ('k_neighbors', 'm_neighbors', 'kind',),
+    'borderline_smote': (
+        'k_neighbors', 'm_neighbors', 'kind',
+    ),
     'adasyn': ('k_neighbors',),
-    'outlier_exposure': ('source', 'source_path', 'source_name',),
-    'benchmark_mixture': ('dataset', 'n_sources', 'max_train_normals', 'source_max_anomalies', 'source_max_rows',
-        'n_clusters', 'count_params',),
+    'outlier_exposure': (
+        'source', 'source_path', 'source_name',
+    ),
+    'benchmark_mixture': (
+        'dataset', 'n_sources', 'max_train_normals', 'source_max_anomalies', 'source_max_rows',
+        'n_clusters', 'count_params',
+    ),
 }
 # name -> the keyword parameters of its constructor
 DETECTOR_PARAMS: dict[str, tuple[str, ...]] = {
-    'ssdo': ('k', 'alpha', 'prior', 'squash', 'contamination', 'device', 'block_elements',),
-    'mlp': ('hidden', 'epochs', 'lr', 'weight_decay', 'batch_size', 'class_weight', 'random_state',
-        'device', 'num_threads',),
-    'pyod_stack': ('n_neighbors', 'n_estimators', 'C', 'random_state', 'num_threads',),
-    'iforest': ('n_estimators', 'max_samples', 'contamination', 'max_features', 'bootstrap',
-        'random_state', 'device',),
+    'ssdo': (
+        'k', 'alpha', 'prior', 'squash', 'contamination', 'device', 'block_elements',
+    ),
+    'mlp': (
+        'hidden', 'epochs', 'lr', 'weight_decay', 'batch_size', 'class_weight', 'random_state',
+        'device', 'num_threads',
+    ),
+    'pyod_stack': (
+        'n_neighbors', 'n_estimators', 'C', 'random_state', 'num_threads',
+    ),
+    'iforest': (
+        'n_estimators', 'max_samples', 'contamination', 'max_features', 'bootstrap', 'random_state',
+        'device',
+    ),
 }

@@ -13,7 +13,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,11 @@ class Section(BaseModel):
     value of another type is refused (``true`` is no integer, ``"5"`` no number)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def defaults(model: type[Model]) -> Callable[[], Model]:
+    """A ``default_factory`` for a section left out: the section with every key at its default."""
+    return lambda: model.model_validate({})
 
 
 class KeyProblem(ValueError):

@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from auxqual.params.schema import Section, check_estimator_params, check_names, markdown_table, parse, read_yaml
+from auxqual.params.schema import (
+    Section,
+    check_estimator_params,
+    check_names,
+    defaults,
+    markdown_table,
+    parse,
+    read_yaml,
+)
 
 PARAMS_FILE = "params.yaml"
 
@@ -54,10 +62,14 @@ class Score(_Section):
     seed: int = Field(0, ge=0)
 
 
+def _no_params(*names: str) -> dict[str, dict[str, Any]]:
+    return {name: {} for name in names}
+
+
 class Select(_Section):
     q: list[float] = Field(default_factory=lambda: [0.0, 10.0, 25.0, 50.0, 100.0], min_length=1,
                            description="% of each ranked set to train with")
-    detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"ssdo": {}, "mlp": {}}, min_length=1,
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: _no_params("ssdo", "mlp"), min_length=1,
                                                  description="detector candidates -> their parameters")
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="training normals held out for validation")
     max_validation_normals: int | None = Field(5000, gt=0, description="at most this many held out; null = no cap")
@@ -100,7 +112,7 @@ def _rule(kind: str) -> Any:
 class GateMetrics(_Section):
     score_mean: MetricRule = Field(default_factory=_rule("score_mean"), description="mean quality score of a set")
     score_median: MetricRule = Field(default_factory=_rule("score_median"), description="median quality score")
-    ks: KSRule = Field(default_factory=KSRule, description="two-sample KS test of a set's scores")
+    ks: KSRule = Field(default_factory=defaults(KSRule), description="two-sample KS test of a set's scores")
     share_at_prior: MetricRule = Field(default_factory=_rule("share_at_prior"),
                                        description="share of a set's rows with no evidence (EAP at its prior)")
     eap_std_mean: MetricRule = Field(default_factory=_rule("eap_std_mean"), description="mean per-row eap_std")
@@ -111,22 +123,28 @@ class GateMetrics(_Section):
 
 
 class Gate(_Section):
-    metrics: GateMetrics = Field(default_factory=GateMetrics, description="per metric: direction, warn, fail")
+    metrics: GateMetrics = Field(default_factory=defaults(GateMetrics), description="per metric: direction, warn, fail")
 
 
 class ProjectParams(_Section):
     inputs: Inputs
-    generate: Generate = Field(default_factory=Generate)
-    score: Score = Field(default_factory=Score)
-    select: Select = Field(default_factory=Select)
-    evaluate: Evaluate = Field(default_factory=Evaluate)
-    gate: Gate = Field(default_factory=Gate)
+    generate: Generate = Field(default_factory=defaults(Generate))
+    score: Score = Field(default_factory=defaults(Score))
+    select: Select = Field(default_factory=defaults(Select))
+    evaluate: Evaluate = Field(default_factory=defaults(Evaluate))
+    gate: Gate = Field(default_factory=defaults(Gate))
 
     @model_validator(mode="after")
     def _names(self) -> ProjectParams:
         # the names as plain tuples: importing the registries costs seconds per stage (torch, numba)
-        from auxqual.params.names import (DETECTOR_NAMES, DETECTOR_PARAMS, GENERATOR_NAMES, GENERATOR_PARAMS,
-                                          SCORE_NAMES, SCORE_PARAMS)
+        from auxqual.params.names import (
+            DETECTOR_NAMES,
+            DETECTOR_PARAMS,
+            GENERATOR_NAMES,
+            GENERATOR_PARAMS,
+            SCORE_NAMES,
+            SCORE_PARAMS,
+        )
 
         check_names("generate.generators", self.generate.generators, GENERATOR_NAMES, "name")
         for name, spec in self.generate.generators.items():
