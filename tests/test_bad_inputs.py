@@ -243,3 +243,16 @@ def test_nan_in_select_scores_is_an_error_not_weight_zero(named, capsys):
 def test_sha256_file_is_the_sha256_of_the_bytes(tmp_path):
     (tmp_path / "f").write_bytes(b"abc" * 100_000)
     assert io.sha256_file(tmp_path / "f") == hashlib.sha256(b"abc" * 100_000).hexdigest()
+
+
+def test_a_damaged_archive_that_escapes_a_loader_is_still_one_line(monkeypatch, capsys):
+    import zipfile
+
+    from auxqual.cli import lineage as lineage_command
+
+    def damaged(args):
+        raise zipfile.BadZipFile("File is not a zip file")
+
+    monkeypatch.setattr(lineage_command, "run", damaged)  # the safety net of `auxqual.cli.main`, not a loader
+    assert main(["lineage"]) == 2
+    assert "File is not a zip file" in one_error_line(capsys)

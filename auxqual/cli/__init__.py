@@ -6,8 +6,10 @@ sub-command module imports numpy, pandas, scikit-learn or torch inside its ``run
 ``auxqual --help`` and every ``auxqual <command> --help`` answer at once, and ``auxqual
 lineage`` never loads torch (tests/test_cli_startup.py).
 
-A ``ValueError`` raised by the library (bad file, column, parameter), an ``OSError``
-(a path that cannot be read or written) or a ``MemoryError`` is printed as one line
+A ``ValueError`` raised by the library (bad file, column, parameter: every input is read by
+``auxqual.io.read_table``, which turns a damaged ``.npz``, CSV or Parquet file into one), an
+``OSError`` (a path that cannot be read or written), a ``MemoryError``, or a damaged archive
+that slipped past a loader (``zipfile.BadZipFile``, ``EOFError``) is printed as one line
 ``auxqual: error: …`` and exits with code 2, like argparse's own errors.
 """
 
@@ -17,6 +19,7 @@ import argparse
 import contextlib
 import os
 import sys
+import zipfile
 from collections.abc import Sequence
 
 from auxqual.cli import card, generate, init, lineage, run, runs, score, select, stage
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 2
-    except (ValueError, OSError, MemoryError) as error:
+    except (ValueError, OSError, MemoryError, EOFError, zipfile.BadZipFile) as error:
         print(f"auxqual: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
