@@ -244,8 +244,8 @@ def _check_finite(X: np.ndarray, path: Path, columns: list[str]) -> None:
     bad = ~np.isfinite(X)
     if bad.any():
         rows, cols = np.nonzero(bad)
-        raise ValueError(f"{path}: {int(bad.sum())} NaN or infinite value(s), first at {_at(path, int(rows[0]))}, "
-                         f"column {columns[cols[0]]!r}")
+        raise ValueError(f"{path}: {int(bad.sum())} NaN or inf value(s), first at {_at(path, int(rows[0]))}, "
+                         f"column {columns[cols[0]]!r}")  # the wording of check_features, which names the index
 
 
 def names_text(names: Sequence[str]) -> str:

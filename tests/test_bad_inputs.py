@@ -82,7 +82,7 @@ def test_nan_and_inf_are_named_with_row_and_column(named, capsys):
     aux.loc[2, "age"] = np.inf
     aux.to_parquet(root / "inf.parquet")
     assert score(root, "train.csv", "inf.parquet") == 2
-    assert "inf.parquet: 1 NaN or infinite value(s), first at row 2, column 'age'" in one_error_line(capsys)
+    assert "inf.parquet: 1 NaN or inf value(s), first at row 2, column 'age'" in one_error_line(capsys)
 
 
 # ------------------------------------------------------------------ 2. positional .npz against named columns
