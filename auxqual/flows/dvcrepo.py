@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from auxqual.params.schema import read_yaml
 from auxqual.params.values import parse_assignments
 
 PARAMS_FILE = "params.yaml"
@@ -329,16 +330,9 @@ def restore_params(repo: Path, text: str | None) -> None:
 
 
 def load_params(repo: Path) -> dict:
-    """``repo``/params.yaml as a dict; a missing or unreadable file is a ``ValueError`` naming it."""
-    path = Path(repo) / PARAMS_FILE
-    try:
-        with path.open(encoding="utf-8") as handle:
-            params = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: cannot read the params file ({error})") from error
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping of sections, got {type(params).__name__}")
-    return params
+    """``repo``/params.yaml as a dict, read as every params file is (``auxqual.params.schema.read_yaml``);
+    a missing or unreadable file is a ``ValueError`` naming it. ``check_params`` checks it."""
+    return read_yaml(Path(repo) / PARAMS_FILE)
 
 
 # --------------------------------------------------------------------------- repositories
