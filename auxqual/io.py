@@ -109,7 +109,7 @@ def read_table(path: str | os.PathLike, *, role: str, label_column: str = LABEL_
     dtypes = {name: _numeric_kind(frame[column], path, name, label_column)
               for name, column in zip(columns, frame.columns, strict=True)}
     X = frame.to_numpy(dtype=np.float64)
-    _check_finite(X, path, columns)
+    _check_finite(X, path, columns, positional)
     if role == "train" and y is not None and not (y == 0).any():
         raise ValueError(f"{path}: no normal rows (every row has {label_column} = 1); the training table needs "
                          "normals")
@@ -159,12 +159,16 @@ def _read_npz(path: Path) -> pd.DataFrame:
             y = _npz_array(archive, "y", path) if "y" in archive.files else None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
         raise ValueError(f"{path}: damaged .npz archive ({type(error).__name__}: {_one_line(error)})") from error
+    if X.ndim == 1:  # the words of check_features and check_labels
+        raise ValueError(f"{path}: expected a 2-D feature matrix, got a 1-D array of length {X.shape[0]}")
     if X.ndim != 2:
-        raise ValueError(f"{path}: array 'X' must be 2-D, got shape {X.shape}")
+        raise ValueError(f"{path}: expected a 2-D feature matrix, got shape {X.shape}")
     frame = pd.DataFrame(X, columns=feature_names(X.shape[1]))
     if y is not None:
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"{path}: array 'y' has shape {y.shape} for {X.shape[0]} rows")
+        if y.ndim != 1:
+            raise ValueError(f"{path}: labels must be 1-D, got shape {y.shape}")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"{path}: {y.shape[0]} labels for {X.shape[0]} rows")
         frame[LABEL_COLUMN] = y
     return frame
 
@@ -215,7 +219,7 @@ def _labels(labels: pd.Series, path: Path, label_column: str, *, allow_missing: 
     numeric = values.fillna(0).to_numpy(dtype=np.float64)  # rows without a label are normal
     invalid = ~np.isin(numeric, (0.0, 1.0))
     if invalid.any():
-        found = np.unique(numeric[invalid])[:5].tolist()
+        found = [int(v) if float(v).is_integer() else v for v in np.unique(numeric[invalid])[:5].tolist()]
         raise ValueError(f"{path}: column {label_column!r}: labels must be 0 (normal) or 1 (anomaly); "
                          f"found {found} (first at {_at(path, int(np.flatnonzero(invalid)[0]))})")
     return numeric.astype(np.int8)
@@ -240,12 +244,14 @@ def _numeric_kind(column: pd.Series, path: Path, name: str, label_column: str) -
                      f"{label_column!r} is a feature")
 
 
-def _check_finite(X: np.ndarray, path: Path, columns: list[str]) -> None:
+def _check_finite(X: np.ndarray, path: Path, columns: list[str], positional: bool) -> None:
+    """Refuse NaN or inf in check_features' words; a column by its name, an .npz's by position."""
     bad = ~np.isfinite(X)
     if bad.any():
         rows, cols = np.nonzero(bad)
+        column = int(cols[0]) if positional else repr(columns[cols[0]])
         raise ValueError(f"{path}: {int(bad.sum())} NaN or inf value(s), first at {_at(path, int(rows[0]))}, "
-                         f"column {columns[cols[0]]!r}")  # the wording of check_features, which names the index
+                         f"column {column}")
 
 
 def names_text(names: Sequence[str]) -> str:
