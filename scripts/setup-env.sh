@@ -16,6 +16,6 @@ fi
 stamp=.venv/.auxqual-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "auxqual: installing auxqual and its dependencies"
-  .venv/bin/pip install --quiet -e ".[test,dev]"
+  .venv/bin/pip install --quiet -e ".[test,dev,docs]"
   touch "$stamp"
 fi

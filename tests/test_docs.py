@@ -127,12 +127,11 @@ def test_same_as_blocks_run_on_the_page_they_name():
             f"{block.where}: not identical to any block that runs on {block.same_as}")
 
 
-def _environment(workdir: Path) -> dict[str, str]:
+def _environment() -> dict[str, str]:
     venv_bin = ROOT / ".venv" / "bin"
     bin_dir = venv_bin if venv_bin.is_dir() else Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               DVC_NO_ANALYTICS="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", HOME=os.environ.get("HOME", str(workdir)),
-               MPLBACKEND="Agg")
+               DVC_NO_ANALYTICS="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", MPLBACKEND="Agg")
     env.setdefault("GIT_AUTHOR_NAME", "auxqual docs test")
     env.setdefault("GIT_AUTHOR_EMAIL", "docs@auxqual.invalid")
     env.setdefault("GIT_COMMITTER_NAME", env["GIT_AUTHOR_NAME"])
@@ -153,7 +152,7 @@ def _run_bash(block: Block, cwd: Path, env: dict[str, str], state: Path) -> Path
 
 def _run_python(block: Block, namespace: dict) -> None:
     code = compile(block.code, block.where, "exec")
-    exec(code, namespace)  # noqa: S102 - the documentation's own example, run as the reader would
+    exec(code, namespace)  # the documentation's own example, run as the reader would
 
 
 def _page_params():
@@ -170,7 +169,10 @@ def test_code_blocks_of_the_page_run(page: str, tmp_path: Path, monkeypatch: pyt
     venv = ROOT / ".venv"
     if venv.is_dir():
         (workdir / ".venv").symlink_to(venv)
-    env = _environment(workdir)
+    else:  # an environment made otherwise: `source .venv/bin/activate` puts this Python first
+        (workdir / ".venv" / "bin").mkdir(parents=True)
+        (workdir / ".venv" / "bin" / "activate").write_text(f'export PATH="{Path(sys.executable).parent}:$PATH"\n')
+    env = _environment()
     cwd, namespace, ran = workdir, {"__name__": "__main__"}, 0
     monkeypatch.setenv("MPLBACKEND", "Agg")
     for block in parse_blocks(ROOT / page):
@@ -230,8 +232,8 @@ def test_the_site_builds_strictly(tmp_path: Path):
     pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
     pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra is not installed")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(tmp_path / "site")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(tmp_path / "site")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     html = "\n".join(p.read_text(encoding="utf-8") for p in (tmp_path / "site" / "reference").rglob("*.html"))
     missing = [f"{m}.{name}" for m in _public_modules() for name in _exports(m) if f'id="{m}.{name}"' not in html]
@@ -246,8 +248,9 @@ def test_every_generated_benchmark_block_has_its_markers_on_the_benchmarks_page(
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     assert README == DOCS / "benchmarks.md"
+    call = re.compile(r'update_readme_section\(\s*"([\w-]+)"')
     names = sorted({name for script in (ROOT / "benchmarks").glob("*.py")
-                    for name in re.findall(r'update_readme_section\(\s*"([\w-]+)"', script.read_text(encoding="utf-8"))})
+                    for name in call.findall(script.read_text(encoding="utf-8"))})
     assert len(names) >= 6
     page = README.read_text(encoding="utf-8")
     missing = [n for n in names if f"<!-- {n}:start -->" not in page or f"<!-- {n}:end -->" not in page]
