@@ -201,6 +201,7 @@ def _csv(frame: pd.DataFrame) -> str:
 
 def main() -> None:
     log = Log("evaluate")
+    seed = protocol_seed(load_params())    # the protocol's split behind every row; the whole file checked first
     remove_stale(Q1_PATH, Q2_PATH, Q1_TABLE_PATH, Q1_TABLE_MD, TIMED_TABLE_PATH, TIMED_TABLE_MD, METRICS_PATH)
     datasets = dataset_dirs(SCORES_DIR, "score")
 
@@ -229,7 +230,6 @@ def main() -> None:
             raise StageError(f"{path}: missing test predictions of dataset {dataset!r}; run stage 'train'")
         predictions.append(pd.read_parquet(path))
     q2 = q2_table(pd.concat(predictions, ignore_index=True))
-    seed = protocol_seed(load_params())    # the protocol's split behind every row
     q1.insert(1, "seed", seed)
     q2.insert(1, "seed", seed)
 

@@ -14,13 +14,23 @@ import pandas as pd
 
 from auxqual.io import write_parquet
 from auxqual.lineage import collect_lineage
-from stages.common import MODELS_DIR, RESULTS_DIR, SELECTED_MODELS_DIR, Log, StageError, main_wrapper, remove_stale
+from stages.common import (
+    MODELS_DIR,
+    RESULTS_DIR,
+    SELECTED_MODELS_DIR,
+    Log,
+    StageError,
+    load_params,
+    main_wrapper,
+    remove_stale,
+)
 
 LINEAGE_PATH = RESULTS_DIR / "lineage.parquet"
 
 
 def main() -> None:
     log = Log("lineage")
+    load_params()             # no lineage param, but a typo anywhere in params.yaml stops every stage
     remove_stale(LINEAGE_PATH)
     if not Path(MODELS_DIR).is_dir():
         raise StageError(f"{MODELS_DIR}: not found; run stage 'train' first")

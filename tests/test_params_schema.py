@@ -211,3 +211,20 @@ def test_the_generated_names_and_params_reference_are_current():
     done = subprocess.run([sys.executable, "scripts/params_table.py", "--check"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+STAGES = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if p.stem not in ("__init__", "common", "fanout"))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_checks_the_whole_params_file_before_its_work(stage):
+    """``main`` of each stage reads the params through the schema (``load_params`` or
+    ``load_params_and_file``) within its first three statements, before any input is read, so
+    a typo anywhere stops whichever stage ``dvc repro`` runs first."""
+    import ast
+
+    tree = ast.parse((ROOT / "stages" / f"{stage}.py").read_text(encoding="utf-8"))
+    main = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
+    first = [ast.unparse(statement) for statement in main.body[:3]]
+    assert any(re.search(r"\bload_params(_and_file)?\(\)", text) for text in first), first
+    assert "import yaml" not in (ROOT / "stages" / f"{stage}.py").read_text(encoding="utf-8")   # no reader of its own
