@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auxqual.io import sha256_file, write_json   # sha256_file: a file's hash, re-exported here
+from auxqual.io import sha256_file, write_json  # sha256_file: a file's hash, re-exported here
 
 SCHEMA = "auxqual.lineage/2"
 _READABLE_SCHEMAS = (SCHEMA, "auxqual.lineage/1")   # /1 had git_rev (ignored when read)
@@ -255,7 +255,7 @@ def _check_sha(value: Any, name: str) -> str:
 def _normalise_created_by(created_by: Any) -> dict[str, Any]:
     if not isinstance(created_by, dict):
         raise ValueError(f"lineage created_by: expected a dict, got {type(created_by).__name__}")
-    out = {_CREATED_BY_ALIASES.get(k, k): v for k, v in created_by.items()}
+    out: dict[str, Any] = {str(_CREATED_BY_ALIASES.get(k, k)): v for k, v in created_by.items()}
     for key in ("stage", "detector"):
         if not isinstance(out.get(key), str) or not out[key]:
             raise ValueError(f"lineage created_by: missing {key!r}")
@@ -267,7 +267,7 @@ def _normalise_input(item: Any, index: int) -> dict[str, Any]:
     where = f"lineage inputs[{index}]"
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a dict, got {type(item).__name__}")
-    out = {_INPUT_KEY_ALIASES.get(k, k): v for k, v in item.items()}
+    out: dict[str, Any] = {str(_INPUT_KEY_ALIASES.get(k, k)): v for k, v in item.items()}
     for key in ("role", "path", "sha256"):
         if key not in out:
             raise ValueError(f"{where}: missing {key!r}")
@@ -485,13 +485,14 @@ def verify(table: pd.DataFrame, root: str | os.PathLike = ".") -> pd.DataFrame:
     for role, path_column, sha_column in _FILE_COLUMNS:
         refs = pd.DataFrame({"path": table[path_column], "sha": table[sha_column], "model": table["model_path"]})
         grouped = refs.dropna(subset=["path"]).groupby(["path", "sha"], sort=True)["model"].nunique()
-        for path, _ in grouped.index:
-            inside_root(root, path, role)
+        for path in grouped.index.get_level_values("path"):
+            inside_root(root, str(path), role)
         groups.append((role, grouped))
     cache: dict[str, str | None] = {}
     rows = []
     for role, grouped in groups:
-        for (path, recorded), n_models in grouped.items():
+        keys = zip(grouped.index.get_level_values("path"), grouped.index.get_level_values("sha"), strict=True)
+        for (path, recorded), n_models in zip(keys, grouped.to_numpy(), strict=True):
             actual = _hash_or_none(root / path, cache)
             status = "missing" if actual is None else ("ok" if actual == recorded else "changed")
             rows.append({"role": role, "path": path, "status": status, "recorded_sha256": recorded,

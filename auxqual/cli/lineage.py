@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the sub-command; print the result; return the exit code (0, 1 or 2)."""
     from auxqual import lineage
 
+    view: tuple[str, ...]
     try:
         table = load_table(Path(args.table), Path(args.models_dir))
         if args.verify:
