@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import beta as beta_fn
 from scipy.stats import spearmanr
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score, roc_auc_score
 
@@ -307,7 +308,7 @@ def test_monte_carlo_semivalues_converge_to_enumeration(estimator, weight) -> No
     X, y, A = toy()
     exact = brute_semivalue(toy_utility, X, y, A, weight)
     budget = "n_permutations" if hasattr(estimator, "n_permutations") else "n_masks"
-    small = type(estimator)(**{**vars(estimator), budget: 20})
+    small = clone(estimator).set_params(**{budget: 20})
     estimate = estimator.fit(X, y).score_samples(A)
     assert np.abs(estimate - exact).max() < 0.03
     assert np.abs(small.fit(X, y).score_samples(A) - exact).max() > np.abs(estimate - exact).max()

@@ -170,6 +170,11 @@ class EAP(QualityScorer):
     block_elements : int, optional
         Largest distance block held in memory, in matrix entries; default 2**18 on
         CPU (cache-sized), 2**26 on a GPU.
+
+    A scikit-learn estimator (``clone``, ``get_params``, ``Pipeline``): before ``fit`` scoring
+    raises ``NotFittedError``; ``fit`` records ``n_features_in_`` (and ``feature_names_in_``
+    for a DataFrame), and scoring rows of another width or with other column names raises a
+    ``ValueError`` naming both. ``score_samples`` does not change the fitted estimator.
     """
 
     def __init__(self, n_subsets: int = 100, k0: int = 5, random_state: int | None = 331,

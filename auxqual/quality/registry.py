@@ -3,7 +3,9 @@
 Each scorer follows one interface: ``fit(X_train, y_train)`` (y = 1 labelled
 anomaly, 0 normal) and ``score_samples(X_aux)`` returning one float per
 auxiliary row, higher = better auxiliary anomaly. EAP also reports the spread of
-its score over the subsets (:func:`score_with_std`).
+its score over the subsets (:func:`score_with_std`); EAP and the baselines report how
+they scored (``score_with_details``). Every scorer is a scikit-learn estimator: ``clone``,
+``get_params`` and ``set_params`` work, and scoring never changes it.
 """
 
 from __future__ import annotations
