@@ -81,7 +81,7 @@ def prefect_api(tmp_path_factory):
 # hands out files in collection order, so starting these first keeps one of them from being the
 # last file of a run while the other workers idle.
 LONG_FILES = ("test_project_flow.py", "test_flows.py", "test_pipeline_dvc.py", "test_cluster.py",
-              "test_project.py", "test_iforest_compiled.py", "test_select_stage.py")
+              "test_project.py", "test_iforest_compiled.py", "test_select_stage.py", "test_docs.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
