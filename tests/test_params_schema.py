@@ -97,6 +97,7 @@ def test_a_typo_in_any_section_is_one_line_naming_the_key_and_the_closest(key, v
      "unknown key 'prepare.protocol.test_fracton'; did you mean 'prepare.protocol.test_fraction'?"),
     # types and ranges
     ("prepare.random_state", True, "prepare.random_state: Input should be a valid integer (got True)"),
+    ("select.q", "50", "select.q: Input should be a valid integer (got '50')"),   # no union tag in the key
     ("train.q", [0, 120], "train.q must be integer percentages in [0, 100], got [0, 120]"),
     ("compare.alpha", 1.5, "compare.alpha: Input should be less than 1 (got 1.5)"),
     ("fanout.runner", "threads", "fanout.runner: Input should be 'serial', 'process', 'prefect' or 'dask'"),

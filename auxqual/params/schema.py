@@ -129,7 +129,7 @@ def first_problem(error: ValidationError, model: type[BaseModel]) -> str:
     cause = (problem.get("ctx") or {}).get("error")
     if isinstance(cause, KeyProblem):
         return str(cause)
-    location = [str(part) for part in problem["loc"]]
+    location = [str(part) for part in problem["loc"] if not _UNION_TAG.fullmatch(str(part))]
     key = ".".join(location)
     if problem["type"] == "extra_forbidden":
         return str(unknown(".".join(location[:-1]), location[-1], valid_keys(model, location[:-1])))
@@ -139,6 +139,11 @@ def first_problem(error: ValidationError, model: type[BaseModel]) -> str:
     if not location:
         return message
     return f"{key}: {message} (got {problem.get('input')!r})"
+
+
+# the tags pydantic adds to a location inside a union (``select.q.int``): not keys of the file
+_UNION_TAG = re.compile(r"(int|float|str|bool|none|list\[.*\]|dict\[.*\]|function-\w+\[.*\]|literal\[.*\]|"
+                        r"[A-Z]\w*)")
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:
