@@ -69,7 +69,8 @@ class IsolationForestPrior(CheckedInputMixin, BaseEstimator):
             X.shape[0], self.max_samples, self.max_features, self.bootstrap, self.n_estimators)
         self.backend_ = SKLEARN if self.fallback_reason_ else COMPILED
         if self.backend_ == COMPILED:
-            self.forest_ = iforest_compiled.fit_forest(X_checked, self.n_estimators, self.max_samples, self.random_state)
+            self.forest_ = iforest_compiled.fit_forest(X_checked, self.n_estimators, self.max_samples,
+                                                       self.random_state)
         else:
             with config_context(assume_finite=True):  # checked once above, not once per tree
                 self.forest_ = IsolationForest(

@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -82,7 +82,8 @@ class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
         X_input, X = X, self._start_fit(X, name="PyODStackClassifier.fit X")
         check_min_samples(X, 2, "PyODStackClassifier.fit X", "PyODStackClassifier")
         if y is None:
-            raise ValueError("PyODStackClassifier requires y to be passed, but the target y is None (1 = anomaly, 0 = normal)")
+            raise ValueError("PyODStackClassifier requires y to be passed, but the target y is None "
+                             "(1 = anomaly, 0 = normal)")
         y = check_labels(y, name="PyODStackClassifier.fit y", n_rows=X.shape[0])
         n_normal = int((y == 0).sum())
         if n_normal < 2:

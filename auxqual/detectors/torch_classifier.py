@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -108,7 +108,8 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         X_input, X = X, self._start_fit(X, name="TorchClassifier.fit X")
         check_min_samples(X, 2, "TorchClassifier.fit X", "TorchClassifier")
         if y is None:
-            raise ValueError("TorchClassifier requires y to be passed, but the target y is None (1 = anomaly, 0 = normal)")
+            raise ValueError("TorchClassifier requires y to be passed, but the target y is None "
+                             "(1 = anomaly, 0 = normal)")
         y = check_labels(y, name="TorchClassifier.fit y", n_rows=X.shape[0])
         self._check_params()
         n_anomalies = int(y.sum())

@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator
 from auxqual.detectors._validation import CheckedInputMixin, binary_target_tags, check_min_samples
 from auxqual.io import check_labels
 
-
 MIN_TRAINING_ROWS = 2  # a training set of one row has no neighbours, subsets or coalitions
 
 

@@ -38,6 +38,7 @@ BASELINES: dict[str, type] = {
     "robust_volume_shapley": RobustVolumeShapley,
 }
 
-__all__ = ["AME", "BASELINES", "BaselineDetails", "BetaShapley", "CoalitionUtility", "DVRL", "DataBanzhaf", "DataOOB", "DataShapley",
+__all__ = ["AME", "BASELINES", "BaselineDetails", "BetaShapley",
+           "CoalitionUtility", "DVRL", "DataBanzhaf", "DataOOB", "DataShapley",
            "InfluenceSubsample", "KNNShapley", "LAVA", "LeaveOneOut", "Marginals", "RandomValue",
            "RobustVolumeShapley", "enumerate_marginals"]

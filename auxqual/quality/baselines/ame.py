@@ -19,9 +19,8 @@ Cost: the fits, plus LassoCV on a rows × (n + l) dense matrix (O(rows · (n + l
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning

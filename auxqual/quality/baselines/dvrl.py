@@ -26,9 +26,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils import check_scalar
 from torch import nn
 from tqdm.auto import tqdm
-from sklearn.utils import check_scalar
 
 from auxqual.device import torch_threads
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin

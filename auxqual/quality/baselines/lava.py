@@ -31,17 +31,16 @@ calibrated gradient. Cost: fast path one n × n solve + O(l·n); exact l solves.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import ot
 from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
-from tqdm.auto import tqdm
 from sklearn.utils import check_scalar
+from tqdm.auto import tqdm
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
 
