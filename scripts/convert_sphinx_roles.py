@@ -1,4 +1,4 @@
-"""Rewrite Sphinx cross-reference roles in Python sources as plain double-backtick literals.
+"""Rewrite the reStructuredText of docstrings that the documentation site cannot render.
 
 The documentation site renders docstrings with mkdocstrings, which reads Markdown and does not
 resolve Sphinx roles: ``:func:`make_scorer``` would appear on the page as written. This script
@@ -9,6 +9,14 @@ turns every role into the literal it names:
   Sphinx shows it);
 - ``:meth:`title <target>``` becomes ````title````;
 - ``:py:func:`x``` is treated as ``:func:`x```.
+
+Two other reStructuredText forms are rewritten too: a paragraph ending in ``::`` before an
+indented literal block ends in ``:`` (Markdown shows the indented block as code, and would print
+the ``::``), and a two-column simple table (rows between ``=====  =====`` borders) becomes a
+Markdown table. Last, a numpy-style docstring whose ``Parameters`` (or ``Attributes``) section is
+followed by a plain paragraph gets a ``Notes`` heading before that paragraph: the numpy parser
+(griffe) would read the paragraph as more parameters ("No types or annotations for parameters
+['A']") and the strict site build fails.
 
 Usage::
 
@@ -48,9 +56,78 @@ def literal(match: re.Match[str]) -> str:
     return f"``{text}``"
 
 
+LITERAL_BLOCK = re.compile(r"(?<=[^\s:]):: *\n(?= *\n)")
+BORDER = re.compile(r"^(?P<indent> *)(?P<left>=+)(?P<gap> +)(?P<right>=+) *$")
+
+
+def simple_tables(text: str) -> tuple[str, int]:
+    """Rewrite two-column reStructuredText simple tables as Markdown tables."""
+    lines, out, count, i = text.split("\n"), [], 0, 0
+    while i < len(lines):
+        top = BORDER.match(lines[i])
+        end = next((j for j in range(i + 1, len(lines)) if lines[j] == lines[i]), None) if top else None
+        if top is None or end is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, split = top.group("indent"), len(top.group("indent")) + len(top.group("left") + top.group("gap"))
+        rows: list[list[str]] = []
+        for line in lines[i + 1:end]:
+            left, right = line[:split].strip(), line[split:].strip()
+            if left or not rows:
+                rows.append([left, right])
+            else:  # a continuation line of the right column
+                rows[-1][1] = f"{rows[-1][1]} {right}".strip()
+        out += [f"{indent}| name | meaning |", f"{indent}| --- | --- |",
+                *(f"{indent}| {a} | {b} |" for a, b in rows)]
+        count += 1
+        i = end + 1
+    return "\n".join(out), count
+
+
+SECTION = re.compile(r"^(?P<indent> *)(?:Parameters|Other Parameters|Attributes) *$")
+ENTRY = re.compile(r"^[\w*]+(?:, [\w*]+)*(?: : .+)?$")
+
+
+def notes_after_entries(text: str) -> tuple[str, int]:
+    """Put a ``Notes`` heading before a plain paragraph that follows a section of ``name : type`` entries."""
+    lines, count = text.split("\n"), 0
+    i = 0
+    while i < len(lines):
+        section = SECTION.match(lines[i])
+        if not (section and i + 1 < len(lines) and re.fullmatch(r" *-{3,} *", lines[i + 1])):
+            i += 1
+            continue
+        base, j, blank = section.group("indent"), i + 2, False
+        while j < len(lines):
+            line = lines[j]
+            if not line.strip():
+                blank = True
+            elif '"""' in line or len(line) - len(line.lstrip()) < len(base):
+                break  # the docstring ends
+            elif len(line) - len(line.lstrip()) > len(base):
+                blank = False  # an entry's description
+            elif j + 1 < len(lines) and re.fullmatch(r" *-{3,} *", lines[j + 1]):
+                break  # the next section
+            elif ENTRY.match(line.strip()):
+                blank = False
+            else:
+                if blank:
+                    lines[j:j] = [f"{base}Notes", f"{base}-----"]
+                    count += 1
+                break
+            j += 1
+        i = j
+    return "\n".join(lines), count
+
+
 def convert(text: str) -> tuple[str, int]:
-    """Return ``text`` with every role replaced, and how many were replaced."""
-    return ROLE.subn(literal, text)
+    """Return ``text`` with every role, literal-block marker and simple table rewritten, and how many."""
+    text, roles = ROLE.subn(literal, text)
+    text, markers = LITERAL_BLOCK.subn(":\n", text)
+    text, tables = simple_tables(text)
+    text, notes = notes_after_entries(text)
+    return text, roles + markers + tables + notes
 
 
 def python_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -97,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         total += count
         changed += 1
-        print(f"{path}: {count} role(s)")
+        print(f"{path}: {count} rewrite(s)")
         if not args.check:
             write_atomically(path, new)
     verb = "found" if args.check else "rewritten"
-    print(f"{total} Sphinx role(s) {verb} in {changed} of {len(files)} file(s)")
+    print(f"{total} reStructuredText form(s) {verb} in {changed} of {len(files)} file(s)")
     return 1 if args.check and total else 0
 
 

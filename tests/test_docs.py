@@ -262,3 +262,44 @@ def test_every_generated_benchmark_block_has_its_markers_on_the_benchmarks_page(
     assert f"<!-- {names[0]}:start -->\n#### New table\n" in rewritten
     assert rewritten.count(f"<!-- {names[0]}:start -->") == 1
     assert not update_readme_section("no-such-block", "x", readme=copy)
+
+
+def test_convert_sphinx_roles_rewrites_what_mkdocstrings_cannot_render(tmp_path: Path):
+    """scripts/convert_sphinx_roles.py on a docstring with every form it rewrites, then again (no change)."""
+    source = '''def f(a, b):
+    """Call :func:`make_scorer`, :class:`~auxqual.quality.eap.EAP`, :py:meth:`fit it <EAP.fit>`.
+
+    Known names::
+
+        {"a": 1}
+
+    ==========  ====================
+    ``one``     the first
+    ``two``     the second, on
+                two lines
+    ==========  ====================
+
+    Parameters
+    ----------
+    a : int
+        The first.
+    b, c : float
+        Two more.
+
+    A scikit-learn estimator (``clone``): scoring before ``fit`` raises.
+    """
+'''
+    path = tmp_path / "module.py"
+    path.write_text(source, encoding="utf-8")
+    script = [sys.executable, str(ROOT / "scripts" / "convert_sphinx_roles.py")]
+    check = subprocess.run([*script, "--check", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 1 and "6 reStructuredText form(s) found" in check.stdout
+    assert path.read_text(encoding="utf-8") == source  # --check changes nothing
+    subprocess.run([*script, str(path)], check=True, capture_output=True)
+    text = path.read_text(encoding="utf-8")
+    assert "Call ``make_scorer``, ``EAP``, ``fit it``." in text
+    assert "Known names:\n\n" in text
+    assert "| ``two`` | the second, on two lines |" in text
+    assert "        Two more.\n\n    Notes\n    -----\n    A scikit-learn estimator" in text
+    again = subprocess.run([*script, "--check", str(path)], capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "0 reStructuredText form(s) found" in again.stdout
