@@ -303,3 +303,13 @@ def test_convert_sphinx_roles_rewrites_what_mkdocstrings_cannot_render(tmp_path:
     assert "        Two more.\n\n    Notes\n    -----\n    A scikit-learn estimator" in text
     again = subprocess.run([*script, "--check", str(path)], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "0 reStructuredText form(s) found" in again.stdout
+
+
+def test_the_readmes_links_and_images_point_to_files_of_the_repository():
+    """README.md is not part of the site, so ``mkdocs build --strict`` does not check its links: this does."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r'<img src="([^"]+)"', text)
+    local = [t for t in targets if not re.match(r"[a-z]+://", t)]
+    assert len(local) >= 10
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
