@@ -17,7 +17,7 @@ sampled every 50 ms), and the fitted growth exponent of time in n.
 
 Each size runs in a fresh process so that its peak memory is its own; the CPU kernels are
 compiled (and cached by numba) before the first one. Results go to
-``benchmarks/results/eap_speed.{json,md}`` and to the README's table; a run that measures
+``benchmarks/results/eap_speed.{json,md}`` and to the table in docs/benchmarks.md; a run that measures
 no size keeps the scaling rows of the previous run, marked as such.
 """
 
@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--subsets", type=int, default=100)
-    parser.add_argument("--tag", default="", help="write eap_speed_<tag>.{json,md} and leave the README alone")
+    parser.add_argument("--tag", default="", help="write eap_speed_<tag>.{json,md} and leave docs/benchmarks.md alone")
     parser.add_argument("--one", nargs=5, type=int, metavar=("N", "M", "AUX", "D", "T"), help=argparse.SUPPRESS)
     parser.add_argument("--forests", nargs=5, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sklearn-prior", action="store_true", help=argparse.SUPPRESS)

@@ -1,6 +1,6 @@
 """Time the multi-dataset benchmark flow (``flows.benchmark``): one dataset at a time, then
 two at a time on threads, on a local Dask cluster, and on an external one (a ``dask
-scheduler`` and two ``dask worker`` processes started as the README says, ``flows.cluster``).
+scheduler`` and two ``dask worker`` processes started as docs/orchestration.md says, ``flows.cluster``).
 
     python benchmarks/flow_benchmark.py                                   # 3 ADBench datasets, small params
     python benchmarks/flow_benchmark.py --datasets cardio,Pima --configs threads:1,external:2
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     started = [row for row in rows if row["startup_seconds"] is not None]
     if started:
         lines += ["", "The external cluster (`dask scheduler` and one `dask worker --nthreads 1` per worker, "
-                  "bound to 127.0.0.1, started as the README says by `flows/cluster.py`) was started before "
+                  "bound to 127.0.0.1, started as docs/orchestration.md says by `flows/cluster.py`) was started before "
                   "its timing: " + ", ".join(f"{row['startup_seconds']:.1f} s for {row['workers']} workers"
                                              for row in started) + ". A real cluster outlives the runs."]
     lines += ["", "With 2 workers two datasets run at once, each with `cores // workers` = 1 BLAS / torch thread "

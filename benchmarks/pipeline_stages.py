@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
               "Params:", "", "```yaml", yaml.safe_dump(summary, sort_keys=False).rstrip(), "```", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
-    if not args.set and args.out == default_out:  # the README shows the default run only
+    if not args.set and args.out == default_out:  # docs/benchmarks.md shows the default run only
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from _readme import update_readme_section
 
