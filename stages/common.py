@@ -57,7 +57,7 @@ def load_params(path: str | os.PathLike = PARAMS_FILE) -> BenchmarkParams:
 
 
 def load_params_and_file(path: str | os.PathLike = PARAMS_FILE) -> tuple[BenchmarkParams, dict[str, Any]]:
-    """:func:`load_params` and the file as read: a stage records the section as written
+    """``load_params`` and the file as read: a stage records the section as written
     (lineage sidecars), so the bytes it writes do not depend on the schema's defaults."""
     path = Path(path)
     if not path.exists():
@@ -80,7 +80,7 @@ def cell_seed(base: int, *keys: Any) -> int:
 
 def stage_code_deps(stage: str, path: str | os.PathLike = DVC_FILE) -> list[str]:
     """The code deps of ``stage`` in dvc.yaml (the files and folders under
-    :data:`CODE_ROOTS`), sorted.
+    ``CODE_ROOTS``), sorted.
 
     tests/test_stage_deps.py checks that they cover every local module the stage imports,
     so a content hash of them (``auxqual.lineage.code_sha256``) says which code made an
@@ -185,7 +185,7 @@ def split_features(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, pd.DataF
 
 
 def cached_table(path: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:
-    """:func:`split_features` of a Parquet file, read once per process while it is unchanged.
+    """``split_features`` of a Parquet file, read once per process while it is unchanged.
 
     Cached by the absolute path and the file's size, modification time and inode, never by
     the path as given: a long-lived Dask worker runs the cells of many runs and

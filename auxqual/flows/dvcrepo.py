@@ -72,8 +72,8 @@ def run_dvc(repo: Path, *args: str, env: Mapping[str, str] | None = None,
             on_line: Callable[[str], None] | None = None, timeout: float | None = None) -> DvcResult:
     """Run ``dvc <args>`` in ``repo``; stream each output line to ``on_line``.
 
-    Raises :class:`RepoBusyError` when DVC could not take the repository lock and
-    :class:`DvcCommandError` (with the ``ERROR`` lines of the output) on any other failure.
+    Raises ``RepoBusyError`` when DVC could not take the repository lock and
+    ``DvcCommandError`` (with the ``ERROR`` lines of the output) on any other failure.
     """
     import time
 
