@@ -85,7 +85,7 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 # ---------------------------------------------------------------- torch (GPU) versions
 def _count_at_most_torch(D: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    return torch.stack([(thresholds[:, j:j + 1] >= D).sum(dim=1) for j in range(thresholds.shape[1])], dim=1)
+    return torch.stack([(D <= thresholds[:, j:j + 1]).sum(dim=1) for j in range(thresholds.shape[1])], dim=1)
 
 
 def _kth_smallest_torch(D: torch.Tensor, k: int) -> torch.Tensor:
@@ -98,7 +98,7 @@ def _kth_smallest_torch(D: torch.Tensor, k: int) -> torch.Tensor:
 
 def _smallest_containing_radius_torch(D: torch.Tensor, radii: torch.Tensor, outside: float) -> torch.Tensor:
     column_radii = radii.unsqueeze(1)
-    smallest = torch.where(column_radii > D, column_radii, torch.inf).amin(dim=0)
+    smallest = torch.where(D < column_radii, column_radii, torch.inf).amin(dim=0)
     return torch.where(torch.isinf(smallest), torch.full_like(smallest, outside), smallest)
 
 

@@ -40,7 +40,7 @@ def commands() -> list[list[str]]:
     """The command lines to time (arguments after ``auxqual``)."""
     from auxqual.cli import build_parser
 
-    names = sorted(build_parser()._subparsers._group_actions[0].choices)
+    names = sorted(build_parser()._subparsers._group_actions[0].choices)  # argparse has no public API for them
     lines = [["--help"]] + [[name, "--help"] for name in names]
     if (ROOT / "results" / "lineage.parquet").exists() and (ROOT / LINEAGE_MODEL).exists():
         lines.append(["lineage", "--model", LINEAGE_MODEL])

@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eap_speed import measure_in_child, synthetic_case
+from eap_speed import measure_in_child, synthetic_case  # the same synthetic case
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -23,7 +23,7 @@ except SystemExit as exited:
     code = exited.code
 print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), 'EXIT', code, file=sys.stderr)
 """
-SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # argparse has no public API
 
 
 def _heavy_imports(args: list[str], cwd) -> tuple[str, str]:

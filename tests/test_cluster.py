@@ -30,7 +30,7 @@ import yaml
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="auxqual-prefect-home-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from test_pipeline_dvc import make_repo
+from test_pipeline_dvc import make_repo  # the pipeline tests' repository helper
 
 from flows.cluster import dask_cluster
 

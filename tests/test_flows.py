@@ -39,7 +39,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from test_pipeline_dvc import dvc, make_repo
+from test_pipeline_dvc import dvc, make_repo  # the pipeline tests' repository helpers
 
 from tests.prefect_helpers import _client, artifacts_of, logs_of
 
