@@ -16,7 +16,8 @@ the ``::``), and a two-column simple table (rows between ``=====  =====`` border
 Markdown table. Last, a numpy-style docstring whose ``Parameters`` (or ``Attributes``) section is
 followed by a plain paragraph gets a ``Notes`` heading before that paragraph: the numpy parser
 (griffe) would read the paragraph as more parameters ("No types or annotations for parameters
-['A']") and the strict site build fails.
+['A']") and the strict site build fails. And a power such as ``2**18`` written bare in a
+docstring becomes a literal, since Markdown reads the ``**`` as bold.
 
 Usage::
 
@@ -31,6 +32,7 @@ only when it changes. Running it twice changes nothing the second time.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import sys
@@ -121,13 +123,43 @@ def notes_after_entries(text: str) -> tuple[str, int]:
     return "\n".join(lines), count
 
 
+POWER = re.compile(r"(?<![`\w*])(\d+\*\*\d+)(?![`\w*])")
+
+
+def docstring_lines(text: str) -> set[int]:
+    """The 0-based numbers of the lines that docstrings occupy (empty when ``text`` does not parse)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                lines.update(range(first.lineno - 1, (first.end_lineno or first.lineno)))
+    return lines
+
+
+def bare_powers(text: str) -> tuple[str, int]:
+    """Wrap ``2**18``-style powers of docstrings in double backticks (never in code)."""
+    inside, lines, count = docstring_lines(text), text.split("\n"), 0
+    for i in sorted(inside):
+        if i < len(lines):
+            lines[i], n = POWER.subn(r"``\1``", lines[i])
+            count += n
+    return "\n".join(lines), count
+
+
 def convert(text: str) -> tuple[str, int]:
     """Return ``text`` with every role, literal-block marker and simple table rewritten, and how many."""
     text, roles = ROLE.subn(literal, text)
     text, markers = LITERAL_BLOCK.subn(":\n", text)
     text, tables = simple_tables(text)
     text, notes = notes_after_entries(text)
-    return text, roles + markers + tables + notes
+    text, powers = bare_powers(text)
+    return text, roles + markers + tables + notes + powers
 
 
 def python_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

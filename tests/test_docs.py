@@ -266,7 +266,10 @@ def test_every_generated_benchmark_block_has_its_markers_on_the_benchmarks_page(
 
 def test_convert_sphinx_roles_rewrites_what_mkdocstrings_cannot_render(tmp_path: Path):
     """scripts/convert_sphinx_roles.py on a docstring with every form it rewrites, then again (no change)."""
-    source = '''def f(a, b):
+    source = '''LIMIT = 2**18
+
+
+def f(a, b):
     """Call :func:`make_scorer`, :class:`~auxqual.quality.eap.EAP`, :py:meth:`fit it <EAP.fit>`.
 
     Known names::
@@ -284,7 +287,7 @@ def test_convert_sphinx_roles_rewrites_what_mkdocstrings_cannot_render(tmp_path:
     a : int
         The first.
     b, c : float
-        Two more.
+        Two more, at most 2**18.
 
     A scikit-learn estimator (``clone``): scoring before ``fit`` raises.
     """
@@ -293,14 +296,15 @@ def test_convert_sphinx_roles_rewrites_what_mkdocstrings_cannot_render(tmp_path:
     path.write_text(source, encoding="utf-8")
     script = [sys.executable, str(ROOT / "scripts" / "convert_sphinx_roles.py")]
     check = subprocess.run([*script, "--check", str(path)], capture_output=True, text=True, check=False)
-    assert check.returncode == 1 and "6 reStructuredText form(s) found" in check.stdout
+    assert check.returncode == 1 and "7 reStructuredText form(s) found" in check.stdout
     assert path.read_text(encoding="utf-8") == source  # --check changes nothing
     subprocess.run([*script, str(path)], check=True, capture_output=True)
     text = path.read_text(encoding="utf-8")
     assert "Call ``make_scorer``, ``EAP``, ``fit it``." in text
+    assert text.startswith("LIMIT = 2**18\n")  # code is never touched
     assert "Known names:\n\n" in text
     assert "| ``two`` | the second, on two lines |" in text
-    assert "        Two more.\n\n    Notes\n    -----\n    A scikit-learn estimator" in text
+    assert "        Two more, at most ``2**18``.\n\n    Notes\n    -----\n    A scikit-learn estimator" in text
     again = subprocess.run([*script, "--check", str(path)], capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "0 reStructuredText form(s) found" in again.stdout
 
