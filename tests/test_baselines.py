@@ -177,6 +177,9 @@ def test_parallel_fits_give_the_same_values(pima_small: dict) -> None:
     ("lava", {"reg": -0.1}, "reg"),
     ("robust_volume_shapley", {"omega": 0.0}, "omega"),
     ("random", {"random_state": -3}, "random_state"),
+    ("robust_volume_shapley", {"omega": float("nan")}, "omega must be a finite number"),
+    ("lava", {"tol": float("inf")}, "tol must be a finite number"),
+    ("banzhaf", {"n_masks": 2.5}, "n_masks must be an instance of int"),
     ("data_oob", {"game": "textbook"}, "game"),
 ])
 def test_bad_parameters_raise_naming_them(name: str, params: dict, word: str, pima_small: dict) -> None:

@@ -61,14 +61,6 @@ def check_seed(name: str, value: object) -> int | None:
     return int(check_scalar(value, name, Integral, min_val=0))
 
 
-def check_finite(name: str, value: object) -> float:
-    """A finite real number (``check_scalar`` lets NaN and infinity through its bounds)."""
-    value = check_scalar(value, name, Real)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 class BaselineEstimator(QualityScorer):
     """Base class: ``fit`` stores the training set; ``score_samples`` values the auxiliary rows."""
 
@@ -112,6 +104,10 @@ class BaselineEstimator(QualityScorer):
             raise ValueError(str(error)) from None
 
     def _check_params(self) -> None:
+        for name, value in self.get_params(deep=False).items():
+            # check_scalar's bounds let NaN and infinity through: no parameter here may be either
+            if isinstance(value, Real) and not isinstance(value, Integral) and not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if hasattr(self, "game") and self.game not in self.games:
             raise ValueError(f"game must be one of {self.games} for {type(self).__name__}, got {self.game!r}")
         if hasattr(self, "random_state"):
@@ -152,7 +148,6 @@ class DetectorUtilityMixin:
                      include_boundaries="neither")
         if not isinstance(self.exact, bool):
             raise ValueError(f"exact must be a bool, got {self.exact!r}")
-        check_finite("alpha", self.alpha)
         check_scalar(self.alpha, "alpha", Real, min_val=0.0)
         check_scalar(self.ssdo_k, "ssdo_k", Integral, min_val=1)
         check_seed("prior_random_state", self.prior_random_state)
@@ -181,4 +176,4 @@ class DetectorUtilityMixin:
 
 
 __all__ = ["BaselineDetails", "BaselineEstimator", "DetectorUtilityMixin", "GAMES", "METRICS", "check_choice",
-           "check_finite", "check_seed"]
+           "check_seed"]
