@@ -16,9 +16,22 @@ from sklearn.metrics import f1_score, roc_auc_score
 from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.ssdo import SSDO, squash
 from auxqual.quality import make_scorer, scorer_names
-from auxqual.quality.baselines import (AME, BASELINES, DVRL, LAVA, BetaShapley, CoalitionUtility, DataBanzhaf,
-                                       DataOOB, DataShapley, InfluenceSubsample, KNNShapley, LeaveOneOut,
-                                       RobustVolumeShapley, enumerate_marginals)
+from auxqual.quality.baselines import (
+    AME,
+    BASELINES,
+    DVRL,
+    LAVA,
+    BetaShapley,
+    CoalitionUtility,
+    DataBanzhaf,
+    DataOOB,
+    DataShapley,
+    InfluenceSubsample,
+    KNNShapley,
+    LeaveOneOut,
+    RobustVolumeShapley,
+    enumerate_marginals,
+)
 from auxqual.quality.baselines.knn_shapley import knn_shapley_recursion
 from auxqual.quality.baselines.lava import class_distance
 from auxqual.quality.baselines.robust_volume_shapley import _VolumeGame, robust_log_volume
