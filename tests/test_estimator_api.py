@@ -25,7 +25,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from auxqual.detectors import DETECTOR_NAMES, IsolationForestPrior, make_detector
 from auxqual.generators import GENERATOR_NAMES
 from auxqual.generators import make as make_generator
-from auxqual.quality import EAP, DensityProbabilityScore, make_scorer, scorer_names
+from auxqual.quality import EAP, DensityProbabilityScore, budget_record, make_scorer, score_with_details, scorer_names
 from auxqual.quality.baselines import DataBanzhaf
 
 # the cheapest parameters of every scorer: these tests check the API, not the valuations
@@ -181,6 +181,18 @@ def test_score_samples_leaves_the_scorer_unchanged(name, data):
     first = scorer.score_samples(A)
     assert joblib.hash(scorer) == before
     assert scorer.score_samples(A).tobytes() == first.tobytes()
+
+
+def test_the_budget_of_a_scoring_comes_from_its_details(data):
+    X, y, A = data
+    banzhaf = _scorer("banzhaf").fit(X, y)
+    record = budget_record(banzhaf, score_with_details(banzhaf, A))
+    assert record["budget"] == {"n_masks": 2, "keep_rate": 0.5, "fits": 2} and record["game"] == "adapted"
+    assert "SSDO" in record["utility"]
+    eap = _scorer("eap").fit(X, y)
+    assert budget_record(eap, score_with_details(eap, A)) == {"budget": {"n_subsets": 3}}
+    rarity = _scorer("rarity").fit(X, y)
+    assert budget_record(rarity, score_with_details(rarity, A)) == {"budget": {}}
 
 
 # --------------------------------------------------------------------------- n_jobs with joblib's meaning

@@ -6,7 +6,15 @@
 
 from auxqual.quality.ablations import DensityProbabilityScore, DensityScore, ProbabilityScore, RarityScore
 from auxqual.quality.eap import EAP, EAPDetails, draw_subset_masks
-from auxqual.quality.registry import SCORERS, make_scorer, score_with_details, score_with_std, scorer_names
+from auxqual.quality.registry import (
+    SCORERS,
+    budget_record,
+    make_scorer,
+    score_with_details,
+    score_with_std,
+    scorer_names,
+)
 
 __all__ = ["EAP", "EAPDetails", "draw_subset_masks", "RarityScore", "DensityScore", "ProbabilityScore",
-           "DensityProbabilityScore", "SCORERS", "make_scorer", "score_with_details", "score_with_std", "scorer_names"]
+           "DensityProbabilityScore", "SCORERS", "budget_record", "make_scorer", "score_with_details",
+           "score_with_std", "scorer_names"]

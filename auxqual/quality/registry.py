@@ -64,6 +64,20 @@ def score_with_details(scorer: object, X_aux: np.ndarray) -> object:
     return np.asarray(scorer.score_samples(X_aux), dtype=np.float64)
 
 
+def budget_record(scorer: object, details: object) -> dict:
+    """What one scoring spent, for a budgets file: ``{"budget": …, "game": …, "utility": …}``.
+
+    A baseline's ``BaselineDetails`` gives its budget, game and utility; EAP its number of
+    subsets; the one-fit ablations an empty budget. ``details`` is what
+    :func:`score_with_details` returned for ``scorer``.
+    """
+    if hasattr(details, "budget"):
+        return {"budget": dict(details.budget), "game": details.game, "utility": details.utility}
+    if isinstance(scorer, EAP):
+        return {"budget": {"n_subsets": scorer.n_subsets}}
+    return {"budget": {}}
+
+
 def _has_details(scorer: object) -> bool:
     return "return_details" in inspect.signature(scorer.score_samples).parameters
 
