@@ -41,8 +41,8 @@ def _as_checked_array(X: Any, name: str) -> np.ndarray:
     columns gets scikit-learn's wording, so that its estimator checks recognise the errors.
     """
     if issparse(X):
-        raise TypeError(f"{name}: sparse input is not supported (dense data is required); "
-                        "convert it with X.toarray()")
+        raise ValueError(f"{name}: sparse input is not supported (dense data is required); "
+                         "convert it with X.toarray()")
     if np.iscomplexobj(X if hasattr(X, "dtype") else getattr(X, "values", X)):
         raise ValueError(f"{name}: Complex data not supported")
     shape = getattr(X, "shape", None)
