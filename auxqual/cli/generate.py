@@ -18,7 +18,6 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
-    """``["alpha=5", "kind=borderline-2"]`` → ``{"alpha": 5, "kind": "borderline-2"}``."""
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param {item!r}: expected KEY=VALUE")
-        try:
-            params[key] = json.loads(text)
-        except json.JSONDecodeError:
-            params[key] = text
-    return params
+    """``["alpha=5", "kind=borderline-2"]`` → ``{"alpha": 5, "kind": "borderline-2"}``: values
+    read as YAML by the one parser of ``--set`` and ``--param`` (``auxqual.params.values``)."""
+    from auxqual.params.values import parse_assignments
+
+    return parse_assignments(items, "--param")
 
 
 def run(args: argparse.Namespace) -> int:

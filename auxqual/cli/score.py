@@ -138,22 +138,7 @@ def _check_param_types(method: str, params: dict[str, object]) -> None:
 
 
 def _parse_param(item: str) -> tuple[str, object]:
-    key, sep, raw = item.partition("=")
-    if not sep or not key:
-        raise ValueError(f"--param {item!r}: expected KEY=VALUE")
-    return key, _literal(raw)
+    """``KEY=VALUE``, the value read as YAML by the one parser of ``--set`` and ``--param``."""
+    from auxqual.params.values import parse_assignment
 
-
-def _literal(raw: str) -> object:
-    """``VALUE`` as int, float, bool or None when it reads as one, else the string."""
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(raw)
-        except ValueError:
-            pass
-    return raw
+    return parse_assignment(item, "--param")
