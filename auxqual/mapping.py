@@ -1,4 +1,4 @@
-"""Map the rows of one dataset to the dimension of another (protocol.md, step 6).
+"""Map the rows of one dataset to the dimension of another (docs/concepts/protocol.md, step 6).
 
 The evaluation protocol builds *unrealistic* auxiliary anomalies from rows of other datasets,
 and the outlier-exposure generator does the same for users; both need those rows to have the

@@ -1,4 +1,4 @@
-"""The benchmark protocol of the EAP paper (``docs/protocol.md``), every number a parameter.
+"""The benchmark protocol of the EAP paper (``docs/concepts/protocol.md``), every number a parameter.
 
 From one labelled dataset it builds a test set, a training set (normals plus a few *labelled*
 anomalies) and an auxiliary set whose quality is known by construction:
@@ -128,7 +128,7 @@ def split_benchmark(X: np.ndarray, y: np.ndarray, *, dataset: str,
                     max_train_normals: int = 1000, source_max_anomalies: int = 125,
                     source_max_rows: int = 250, n_clusters: int = 10, random_state: int = 0,
                     **count_params: Unpack[CountParams]) -> ProtocolSplit:
-    """Split ``(X, y)`` by the protocol (steps 1–7 of protocol.md).
+    """Split ``(X, y)`` by the protocol (steps 1–7 of docs/concepts/protocol.md).
 
     ``sources`` maps the names of *other* datasets to their ``(X, y)``; a source named like
     ``dataset`` is ignored. ``min(n_sources, available)`` of them are chosen at random for the

@@ -9,7 +9,7 @@ is run ``--repeat`` times; the table gives the median and the best wall-clock ti
 torch, prefect or dvc was imported (none should be, for these commands), and the slowest
 imports of ``auxqual --help`` (``python -X importtime``).
 
-Writes ``cli_startup.md`` and the README section ``cli-startup`` (the default output only).
+Writes ``cli_startup.md`` and the section ``cli-startup`` of docs/benchmarks.md (the default output only).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 - ``flows.benchmark``: the pipeline over a folder of ADBench datasets, one task per
   dataset, on threads or a Dask cluster; one Q1 / Q2 table for all of them.
 - ``flows.cluster``: a Dask scheduler and workers as separate processes on this machine,
-  started with the README's commands (the cluster tests and benchmark use it).
+  started with the commands of docs/orchestration.md (the cluster tests and benchmark use it).
 - ``auxqual.flows.dvcrepo``: the plumbing (run ``dvc``, read its status and DAG, edit params.yaml);
   it imports neither Prefect nor DVC.
 

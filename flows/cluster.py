@@ -1,4 +1,4 @@
-"""A Dask cluster of separate processes on this machine, started with the README's commands.
+"""A Dask cluster of separate processes on this machine, started with the commands of docs/orchestration.md.
 
     with dask_cluster(folder, workers=2) as address:   # "tcp://127.0.0.1:<port>"
         ...  # AUXQUAL_DASK_ADDRESS=address python -m auxqual.flows.pipeline --set fanout.runner=dask

@@ -1,7 +1,7 @@
 """The pipeline on a Dask cluster of separate processes, as a user scaling out runs it.
 
-A real ``dask scheduler`` and two ``dask worker`` processes (``flows.cluster``: the README's
-commands, bound to 127.0.0.1), started in a copy of the repository from the project's
+A real ``dask scheduler`` and two ``dask worker`` processes (``flows.cluster``: the commands of
+docs/orchestration.md, bound to 127.0.0.1), started in a copy of the repository from the project's
 environment with nothing else set (no ``PYTHONPATH``, no joblib variables), run the whole
 pipeline of a small config through ``python -m auxqual.flows.pipeline --set fanout.runner=dask``;
 every file must be byte-identical to a serial ``dvc repro`` of the same config. Then the
@@ -114,7 +114,7 @@ def edit_params(repo: Path, edit) -> str:
 
 
 def run_pipeline(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -m auxqual.flows.pipeline ARGS`` in ``repo``, as the README runs it."""
+    """``python -m auxqual.flows.pipeline ARGS`` in ``repo``, as docs/orchestration.md runs it."""
     done = subprocess.run([sys.executable, "-m", "auxqual.flows.pipeline", *args], cwd=repo, env=user_env(**env),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
