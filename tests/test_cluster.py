@@ -2,7 +2,7 @@
 
 A real ``dask scheduler`` and two ``dask worker`` processes (``flows.cluster``: the commands of
 docs/orchestration.md, bound to 127.0.0.1), started in a copy of the repository from the project's
-environment with nothing else set (no ``PYTHONPATH``, no joblib variables), run the whole
+environment with nothing else set but the checkout on ``PYTHONPATH`` (no joblib variables), run the whole
 pipeline of a small config through ``python -m auxqual.flows.pipeline --set fanout.runner=dask``;
 every file must be byte-identical to a serial ``dvc repro`` of the same config. Then the
 failures: a bad parameter only a worker sees, a scheduler that cannot import the project
