@@ -229,3 +229,16 @@ def test_every_stage_checks_the_whole_params_file_before_its_work(stage):
     first = [ast.unparse(statement) for statement in main.body[:3]]
     assert any(re.search(r"\bload_params(_and_file)?\(\)", text) for text in first), first
     assert "import yaml" not in (ROOT / "stages" / f"{stage}.py").read_text(encoding="utf-8")   # no reader of its own
+
+
+def test_the_schemas_choices_are_the_code_s():
+    """The runners and weightings the schema accepts are those ``stages.fanout`` and
+    ``auxqual.selection`` know (the schema keeps them as literals so that reading it is cheap)."""
+    import typing
+
+    from auxqual.params.benchmark import Fanout, Select
+    from auxqual.selection import WEIGHTINGS
+    from stages.fanout import RUNNERS
+
+    assert typing.get_args(Fanout.model_fields["runner"].annotation) == RUNNERS
+    assert typing.get_args(Select.model_fields["weighting"].annotation) == WEIGHTINGS

@@ -38,7 +38,6 @@ from auxqual.params.schema import (
 
 PARAMS_FILE = "params.yaml"
 BENCHMARK_GENERATOR = "benchmark_mixture"   # the protocol's set, made by prepare
-RUNNERS = ("serial", "process", "prefect", "dask")
 
 
 def _distinct(key: str, names: list[Any]) -> list[Any]:
