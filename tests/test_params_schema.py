@@ -242,3 +242,18 @@ def test_the_schemas_choices_are_the_code_s():
 
     assert typing.get_args(Fanout.model_fields["runner"].annotation) == RUNNERS
     assert typing.get_args(Select.model_fields["weighting"].annotation) == WEIGHTINGS
+
+
+def test_set_on_a_project_is_checked_against_the_project_s_schema():
+    """A project made by ``auxqual init`` (it has ``inputs``) is checked with its own schema,
+    on the same machinery: the same one-line problem naming the key and the closest."""
+    from auxqual.flows.dvcrepo import check_overrides
+
+    project = {"inputs": {"train": "data/train.parquet"}, "score": {"scores": ["eap"], "params": {}}}
+    assert check_overrides(project, ["score.scores=[eap, rarity]"]) == {"score.scores": ["eap", "rarity"]}
+    with pytest.raises(ValueError, match=r"^params\.yaml with --set \+score\.scroes: unknown key 'score\.scroes'; "
+                                         r"did you mean 'score\.scores'\?$"):
+        check_overrides(project, ["+score.scroes=[eap]"])
+    with pytest.raises(ValueError, match=r"unknown key 'score\.params\.eap\.n_subsetz'; did you mean "
+                                         r"'score\.params\.eap\.n_subsets'\?"):
+        check_overrides(project, ["+score.params.eap={n_subsetz: 5}"])
