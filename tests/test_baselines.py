@@ -57,12 +57,12 @@ SMALL = {
 
 
 # --------------------------------------------------------------------------- data
-def toy(n: int = 6, l: int = 3, d: int = 2, seed: int = 0, n_anomalies: int = 2):
+def toy(n: int = 6, n_aux: int = 3, d: int = 2, seed: int = 0, n_anomalies: int = 2):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
     y = np.zeros(n, np.int8)
     y[:n_anomalies] = 1
-    return X, y, rng.normal(size=(l, d))
+    return X, y, rng.normal(size=(n_aux, d))
 
 
 def toy_utility(X: np.ndarray, y: np.ndarray) -> float:
@@ -132,7 +132,7 @@ def knn_brute_value(X_players, y_players, X_val, y_val, K, player) -> float:
     value = 0.0
     for size in range(N):
         for S in itertools.combinations(others, size):
-            value += shapley_weight(size, N - 1) * (U(sorted(S + (player,))) - U(list(S)))
+            value += shapley_weight(size, N - 1) * (U(sorted((*S, player))) - U(list(S)))
     return value
 
 
@@ -149,7 +149,7 @@ def test_all_twelve_are_registered() -> None:
 def test_every_estimator_scores_records_and_is_deterministic(name: str, pima_small: dict) -> None:
     X, y, A = pima_small["X"], pima_small["y"], pima_small["A"]
     first = make_scorer(name, **SMALL.get(name, {})).fit(X, y)
-    before = {k: v for k, v in vars(first).items()}
+    before = dict(vars(first).items())
     details = first.score_samples(A, return_details=True)
     values = details.score
     assert values.shape == (A.shape[0],) and values.dtype == np.float64 and np.isfinite(values).all()
@@ -331,7 +331,7 @@ def test_monte_carlo_semivalues_converge_to_enumeration(estimator, weight) -> No
 
 
 def test_textbook_shapley_converges_to_enumeration() -> None:
-    X, y, A = toy(n=5, l=5)
+    X, y, A = toy(n=5, n_aux=5)
     utility = CoalitionUtility.build(X, y, A, metric=toy_utility)
     exact = enumerate_marginals(utility, game="textbook").mean(axis=1)
     estimate = DataShapley(n_permutations=2000, n_positions=5, min_cardinality=0, game="textbook",
@@ -346,7 +346,7 @@ def test_textbook_shapley_converges_to_enumeration() -> None:
     InfluenceSubsample(n_models=5, reuse="all", utility=additive_utility, n_jobs=1),
 ])
 def test_additive_utility_gives_each_row_its_own_worth(estimator) -> None:
-    X, y, A = toy(n=8, l=4)
+    X, y, A = toy(n=8, n_aux=4)
     np.testing.assert_allclose(estimator.fit(X, y).score_samples(A), 2 * A[:, 0], atol=1e-12)
 
 
@@ -371,7 +371,7 @@ def test_knn_recursion_is_the_exact_shapley_value() -> None:
 
 @pytest.mark.parametrize("game", ["adapted", "textbook"])
 def test_knn_shapley_equals_brute_force(game: str) -> None:
-    X, y, A = toy(n=6, l=3, seed=2)
+    X, y, A = toy(n=6, n_aux=3, seed=2)
     values = KNNShapley(n_neighbors=3, game=game).fit(X, y).score_samples(A)
     if game == "adapted":
         brute = [knn_brute_value(np.vstack([X, a[None]]), np.r_[y, 1], X, y, 3, X.shape[0]) for a in A]
@@ -401,7 +401,7 @@ def test_robust_volume_batch_equals_direct_volumes() -> None:
     for mask in (rng.random(40) < 0.5, np.ones(40, bool), np.zeros(40, bool), rng.random(40) < 0.05):
         base = robust_log_volume(X[mask], ids_x[mask])
         direct = [math.exp(robust_log_volume(np.vstack([X[mask], a[None]]), np.r_[ids_x[mask], i]) - scale)
-                  - math.exp(base - scale) for a, i in zip(A, ids_a)]
+                  - math.exp(base - scale) for a, i in zip(A, ids_a, strict=True)]
         np.testing.assert_allclose(game.deltas([mask])[0], direct, rtol=1e-7, atol=1e-12)
 
 
@@ -424,9 +424,9 @@ def test_lava_transport_pieces(pima_small: dict) -> None:
 def test_lava_records_and_warns_about_a_solver_fallback() -> None:
     """A row far from everything overflows the stabilised Sinkhorn (textbook game, one solve
     with every row): the log-domain re-solve is counted and said, not silent."""
-    X, y, _ = toy(n=12, l=1, seed=0)
+    X, y, _ = toy(n=12, n_aux=1, seed=0)
+    est = LAVA(game="textbook").fit(X, y)
     with pytest.warns(ConvergenceWarning, match="1 of 1 Sinkhorn solves overflowed"):
-        est = LAVA(game="textbook").fit(X, y)
         details = est.score_samples(np.array([[50.0, 50.0]]), return_details=True)
     assert np.isfinite(details.score).all()
     assert details.budget["solver_fallbacks"] == 1 and details.budget["ot_unconverged"] == 0
@@ -436,7 +436,7 @@ def test_lava_records_and_warns_about_a_solver_fallback() -> None:
 
 # --------------------------------------------------------------------------- the other estimators
 def test_ame_finds_the_row_that_matters() -> None:
-    X, y, A = toy(n=20, l=8, seed=3)
+    X, y, A = toy(n=20, n_aux=8, seed=3)
     key = A[2]
 
     def utility(X_fit, y_fit):
@@ -451,7 +451,7 @@ def test_ame_finds_the_row_that_matters() -> None:
 
 
 def test_ame_records_and_warns_about_lasso_convergence_failures() -> None:
-    X, y, A = toy(n=20, l=8, seed=3)
+    X, y, A = toy(n=20, n_aux=8, seed=3)
 
     def utility(X_fit, y_fit):
         return float(np.any(np.all(X_fit == A[2], axis=1))) + 0.01 * len(y_fit)

@@ -151,7 +151,7 @@ def test_closed_form_covering_ranks_equal_a_search_over_k(seed):
     assert k_star(ranks, n, 5) == _k_star_by_search(U, A, 5)
 
 
-@pytest.mark.parametrize("seed, block", [(0, 2**24), (1, 64), (2, 7), (3, 500)])
+@pytest.mark.parametrize(("seed", "block"), [(0, 2**24), (1, 64), (2, 7), (3, 500)])
 def test_covering_ranks_equal_a_full_sort_near_and_far_and_blocked(seed, block):
     rng = np.random.default_rng(seed)
     U = np.round(rng.normal(size=(90, 2)) * 2) / 2  # ties on a grid
@@ -225,7 +225,7 @@ def test_subsets_with_few_normals_use_k_star_n_minus_one_or_no_evidence():
 
 
 # ---------------------------------------------------------------- bad input
-@pytest.mark.parametrize("mutate, message", [
+@pytest.mark.parametrize(("mutate", "message"), [
     (lambda X, y, A: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y, A), "X_train: 1 NaN"),
     (lambda X, y, A: (X, np.where(np.arange(y.size) == 0, 2, y), A), "labels must be 0"),
     (lambda X, y, A: (X[:, :2], y, A), "X_aux: X has 3 features, but EAP is expecting 2 features as input"),

@@ -15,6 +15,18 @@ from auxqual.quality.registry import (
     scorer_names,
 )
 
-__all__ = ["EAP", "EAPDetails", "draw_subset_masks", "RarityScore", "DensityScore", "ProbabilityScore",
-           "DensityProbabilityScore", "SCORERS", "budget_record", "make_scorer", "score_with_details",
-           "score_with_std", "scorer_names"]
+__all__ = [
+    "EAP",
+    "SCORERS",
+    "DensityProbabilityScore",
+    "DensityScore",
+    "EAPDetails",
+    "ProbabilityScore",
+    "RarityScore",
+    "budget_record",
+    "draw_subset_masks",
+    "make_scorer",
+    "score_with_details",
+    "score_with_std",
+    "scorer_names",
+]

@@ -33,7 +33,7 @@ class _FittedOnTraining(QualityScorer):
     unfitted (``NotFittedError``), not half-fitted.
     """
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "_FittedOnTraining":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _FittedOnTraining:
         """Fit on the training set (``y``: 1 = labelled anomaly, 0 = normal)."""
         X_input, (X, y) = X, self._fit_input(X, y)
         self.device_ = pick_device(getattr(self, "device", None))
@@ -130,4 +130,4 @@ class DensityProbabilityScore(_FittedOnTraining):
         return self.density_.n_normals_ * dens + self.probability_.score_samples(X)
 
 
-__all__ = ["RarityScore", "DensityScore", "ProbabilityScore", "DensityProbabilityScore"]
+__all__ = ["DensityProbabilityScore", "DensityScore", "ProbabilityScore", "RarityScore"]

@@ -22,9 +22,20 @@ import numpy as np
 import torch
 from scipy.stats import beta
 
-from auxqual.distances import (SelfDistances, block_rows_for, default_block_elements, pairwise_distances,
-                               row_blocks, squared_norms)
-from auxqual.row_stats import count_at_most, kth_smallest, lower_to_smallest_containing_radius, smallest_containing_radius
+from auxqual.distances import (
+    SelfDistances,
+    block_rows_for,
+    default_block_elements,
+    pairwise_distances,
+    row_blocks,
+    squared_norms,
+)
+from auxqual.row_stats import (
+    count_at_most,
+    kth_smallest,
+    lower_to_smallest_containing_radius,
+    smallest_containing_radius,
+)
 
 DEFAULT_CONFIDENCE = 0.95
 
@@ -105,7 +116,7 @@ class BallCover:
 
     @classmethod
     def fit(cls, normals: torch.Tensor, k: int, *, block_elements: int | None = None,
-            blocks: SelfDistances | None = None) -> "BallCover":
+            blocks: SelfDistances | None = None) -> BallCover:
         """Radii and Σρ of ``normals`` at size ``k`` (``blocks``: their distances, to reuse).
 
         One pass over row blocks (rows = ball centres): each block gives its balls'

@@ -27,6 +27,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ class EAP(QualityScorer):
         self.block_elements = block_elements
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "EAP":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> EAP:
         """Draw the subsets and fit, on each, the detector, the balls and k*.
 
         ``y``: 1 = labelled anomaly, 0 = normal. With no labelled anomalies
@@ -250,7 +251,7 @@ class EAP(QualityScorer):
             raise ValueError("subset_masks must be boolean (or 0/1)")
         return masks.astype(bool)
 
-    def _fit_subsets(self, X: np.ndarray, y: np.ndarray, settings: "_SubsetSettings") -> list[_SubsetModel]:
+    def _fit_subsets(self, X: np.ndarray, y: np.ndarray, settings: _SubsetSettings) -> list[_SubsetModel]:
         """Fit every subset, in order, on ``n_jobs`` threads.
 
         Threads, not processes: the compiled isolation forest, the distance products and
@@ -274,6 +275,13 @@ class EAP(QualityScorer):
             bar.close()
 
     # ------------------------------------------------------------------ score
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: Literal[False] = ...) -> np.ndarray: ...
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: Literal[True]) -> EAPDetails: ...
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: bool) -> np.ndarray | EAPDetails: ...
+
     def score_samples(self, X: np.ndarray, return_details: bool = False) -> np.ndarray | EAPDetails:
         """EAP of each row of ``X`` (the auxiliary anomalies); higher = better.
 
@@ -284,7 +292,7 @@ class EAP(QualityScorer):
         Q = as_tensor(X, self.device_)
         with self._thread_scope():
             parts = self._map_subsets(lambda s: self._score_subset(s, X, Q), self.subsets_, "EAP score")
-        P, N, dens, rare = (np.stack(a) for a in zip(*parts))
+        P, N, dens, rare = (np.stack(a) for a in zip(*parts, strict=True))
         c = self.contamination_
         phi = (c + N * P) / (1.0 + N)
         score = phi.sum(axis=0) / phi.shape[0]
@@ -297,7 +305,7 @@ class EAP(QualityScorer):
     def _score_subset(self, subset: _SubsetModel, X: np.ndarray, Q: torch.Tensor,
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         zeros = np.zeros(X.shape[0])
-        if subset.detector is None:
+        if subset.detector is None or subset.cover is None:   # both or neither (_fit_subset)
             return zeros, zeros, zeros, zeros
         P = subset.detector.anomaly_probability(X)
         dens, rare = subset.cover.density(Q)

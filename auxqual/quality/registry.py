@@ -11,6 +11,7 @@ they scored (``score_with_details``). Every scorer is a scikit-learn estimator: 
 from __future__ import annotations
 
 import inspect
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
@@ -26,8 +27,25 @@ SCORERS: dict[str, type] = {
 }
 
 
+class Scorer(Protocol):
+    """What every quality scorer does (EAP, its ablations, the baselines)."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Any:
+        """Fit on the training set (``y``: 1 = labelled anomaly, 0 = normal); returns the scorer."""
+
+    def score_samples(self, X: np.ndarray) -> Any:
+        """One float per auxiliary row of ``X``, higher = better auxiliary anomaly."""
+
+
+class DetailedScorer(Scorer, Protocol):
+    """A scorer that also reports how it scored (``return_details=True``: EAP and the baselines)."""
+
+    def score_samples(self, X: np.ndarray, return_details: bool = False) -> Any:
+        """The values, or with ``return_details=True`` the values and how they were obtained."""
+
+
 def _all_scorers() -> dict[str, type]:
-    from auxqual.quality.baselines import BASELINES  # noqa: PLC0415  (keeps import order acyclic)
+    from auxqual.quality.baselines import BASELINES
 
     return {**SCORERS, **BASELINES}
 
@@ -37,7 +55,7 @@ def scorer_names() -> tuple[str, ...]:
     return tuple(_all_scorers())
 
 
-def make_scorer(name: str, **params: object) -> object:
+def make_scorer(name: str, **params: object) -> Scorer:
     """A fresh, unfitted quality scorer ``name`` with ``params`` (its ``__init__`` arguments).
 
     Unknown names and parameters raise a ``ValueError`` that lists what is accepted.
@@ -46,14 +64,14 @@ def make_scorer(name: str, **params: object) -> object:
     if name not in scorers:
         raise ValueError(f"unknown quality score {name!r}; choose one of {', '.join(scorers)}")
     cls = scorers[name]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ValueError(f"quality score {name!r} has no parameter(s) {unknown}; it accepts {accepted}")
     return cls(**params)
 
 
-def score_with_details(scorer: object, X_aux: np.ndarray) -> object:
+def score_with_details(scorer: Scorer, X_aux: np.ndarray) -> object:
     """What a fitted scorer reports besides its values: EAP's ``EAPDetails``, a baseline's
     ``BaselineDetails`` (game, utility, budget); for the one-fit ablations, just the values.
 
@@ -64,7 +82,7 @@ def score_with_details(scorer: object, X_aux: np.ndarray) -> object:
     return np.asarray(scorer.score_samples(X_aux), dtype=np.float64)
 
 
-def budget_record(scorer: object, details: object) -> dict:
+def budget_record(scorer: Scorer, details: Any) -> dict:
     """What one scoring spent, for a budgets file: ``{"budget": …, "game": …, "utility": …}``.
 
     A baseline's ``BaselineDetails`` gives its budget, game and utility; EAP its number of
@@ -78,11 +96,11 @@ def budget_record(scorer: object, details: object) -> dict:
     return {"budget": {}}
 
 
-def _has_details(scorer: object) -> bool:
+def _has_details(scorer: Scorer) -> TypeGuard[DetailedScorer]:
     return "return_details" in inspect.signature(scorer.score_samples).parameters
 
 
-def score_with_std(scorer: object, X_aux: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def score_with_std(scorer: Scorer, X_aux: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(score, std)`` of a fitted scorer; ``std`` is None for scorers without a spread."""
     if isinstance(scorer, EAP):
         details = scorer.score_samples(X_aux, return_details=True)

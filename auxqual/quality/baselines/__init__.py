@@ -38,7 +38,22 @@ BASELINES: dict[str, type] = {
     "robust_volume_shapley": RobustVolumeShapley,
 }
 
-__all__ = ["AME", "BASELINES", "BaselineDetails", "BetaShapley",
-           "CoalitionUtility", "DVRL", "DataBanzhaf", "DataOOB", "DataShapley",
-           "InfluenceSubsample", "KNNShapley", "LAVA", "LeaveOneOut", "Marginals", "RandomValue",
-           "RobustVolumeShapley", "enumerate_marginals"]
+__all__ = [
+    "AME",
+    "BASELINES",
+    "DVRL",
+    "LAVA",
+    "BaselineDetails",
+    "BetaShapley",
+    "CoalitionUtility",
+    "DataBanzhaf",
+    "DataOOB",
+    "DataShapley",
+    "InfluenceSubsample",
+    "KNNShapley",
+    "LeaveOneOut",
+    "Marginals",
+    "RandomValue",
+    "RobustVolumeShapley",
+    "enumerate_marginals",
+]

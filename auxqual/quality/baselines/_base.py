@@ -26,14 +26,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils import check_scalar
 
 from auxqual.quality._base import QualityScorer
-from auxqual.quality.baselines.utility import GAMES, METRICS, CoalitionUtility
+from auxqual.quality.baselines.utility import GAMES, METRICS, CoalitionUtility, UtilityFunction
 
 
 @dataclass
@@ -67,7 +67,7 @@ class BaselineEstimator(QualityScorer):
     #: games the estimator supports (first = default)
     games: tuple[str, ...] = ("adapted",)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "BaselineEstimator":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BaselineEstimator:
         """Validate and store the training set (``y``: 1 = labelled anomaly, 0 = normal)."""
         X_input, (X, y) = X, self._fit_input(X, y)
         self._validated_params()
@@ -76,6 +76,13 @@ class BaselineEstimator(QualityScorer):
         self.y_train_ = y
         self._end_fit(X_input, X)
         return self
+
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: Literal[False] = ...) -> np.ndarray: ...
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: Literal[True]) -> BaselineDetails: ...
+    @overload
+    def score_samples(self, X: np.ndarray, return_details: bool) -> np.ndarray | BaselineDetails: ...
 
     def score_samples(self, X: np.ndarray, return_details: bool = False) -> np.ndarray | BaselineDetails:
         """Quality of each auxiliary row of ``X`` (higher = better auxiliary anomaly).
@@ -106,7 +113,7 @@ class BaselineEstimator(QualityScorer):
     def _check_params(self) -> None:
         for name, value in self.get_params(deep=False).items():
             # check_scalar's bounds let NaN and infinity through: no parameter here may be either
-            if isinstance(value, Real) and not isinstance(value, Integral) and not np.isfinite(value):
+            if isinstance(value, Real) and not isinstance(value, Integral) and not np.isfinite(float(value)):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if hasattr(self, "game") and self.game not in self.games:
             raise ValueError(f"game must be one of {self.games} for {type(self).__name__}, got {self.game!r}")
@@ -123,14 +130,24 @@ class BaselineEstimator(QualityScorer):
         raise NotImplementedError(f"{type(self).__name__} must define _values(X_aux, record), its estimator")
 
 
-class DetectorUtilityMixin:
+class DetectorUtilityMixin(BaselineEstimator):
     """Parameters, checks and construction of the SSDO utility (:class:`CoalitionUtility`).
 
-    Listed before :class:`BaselineEstimator` in a class's bases, it adds the utility's checks to
-    the ``_check_params`` and ``_check_training`` hooks. Expects the attributes ``utility``,
-    ``validation_size``, ``exact``, ``alpha``, ``ssdo_k``, ``prior_random_state``, ``n_jobs``,
-    ``random_state`` and ``progress``.
+    Listed before :class:`BaselineEstimator` in a class's bases (it is one itself, so that its
+    ``super()`` calls have a type), it adds the utility's checks to the ``_check_params`` and
+    ``_check_training`` hooks. The subclass's ``__init__`` sets the parameters declared below.
     """
+
+    # the parameters of the detector utility (set by each subclass's __init__; declared for the type checker)
+    utility: str | UtilityFunction
+    validation_size: float
+    exact: bool
+    alpha: float
+    ssdo_k: int
+    prior_random_state: int | None
+    n_jobs: int | None
+    random_state: int | None
+    progress: bool
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -175,5 +192,12 @@ class DetectorUtilityMixin:
         return f"{utility.description} ({path})"
 
 
-__all__ = ["BaselineDetails", "BaselineEstimator", "DetectorUtilityMixin", "GAMES", "METRICS", "check_choice",
-           "check_seed"]
+__all__ = [
+    "GAMES",
+    "METRICS",
+    "BaselineDetails",
+    "BaselineEstimator",
+    "DetectorUtilityMixin",
+    "check_choice",
+    "check_seed",
+]

@@ -28,6 +28,7 @@ from sklearn.linear_model import LassoCV
 from sklearn.utils import check_scalar
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
+from auxqual.quality.baselines.utility import UtilityFunction
 
 DEFAULT_RATES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -52,7 +53,8 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
 
     def __init__(self, n_subsets_per_rate: int = 16, aux_per_subset: int = 48,
                  rates: tuple[float, ...] = DEFAULT_RATES, *, cv: int = 5, n_alphas: int = 30,
-                 max_iter: int = 10_000, tol: float = 1e-3, utility: object = "f1", validation_size: float = 0.3,
+                 max_iter: int = 10_000, tol: float = 1e-3, utility: str | UtilityFunction = "f1",
+                 validation_size: float = 0.3,
                  exact: bool = False, alpha: float = 2.3, ssdo_k: int = 5, prior_random_state: int | None = 1,
                  n_jobs: int | None = 2, random_state: int | None = 331, progress: bool = False) -> None:
         self.n_subsets_per_rate = n_subsets_per_rate
@@ -88,18 +90,18 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
-        n, l = utility.n_players, utility.n_aux
-        per = min(self.aux_per_subset, l)
+        n, n_aux = utility.n_players, utility.n_aux
+        per = min(self.aux_per_subset, n_aux)
         masks, cands = [], []
         for rate in np.asarray(self.rates, dtype=np.float64):
             for _ in range(self.n_subsets_per_rate):
                 masks.append(rng.random(n) < rate)
-                cands.append(np.sort(rng.choice(l, size=per, replace=False)))
+                cands.append(np.sort(rng.choice(n_aux, size=per, replace=False)))
         results = utility.batch_marginals([utility.coalition(players=m) for m in masks], cands)
         rows = len(masks) * per
-        design = np.zeros((rows, n + l))
+        design = np.zeros((rows, n + n_aux))
         target = np.empty(rows)
-        for b, (mask, cand, res) in enumerate(zip(masks, cands, results)):
+        for b, (mask, cand, res) in enumerate(zip(masks, cands, results, strict=True)):
             block = slice(b * per, (b + 1) * per)
             design[block, :n] = mask
             design[np.arange(b * per, (b + 1) * per), n + cand] = 1.0
@@ -111,7 +113,7 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
         target -= target.mean()
         failures = 0
         if np.allclose(target, 0.0):
-            coef = np.zeros(n + l)   # every coalition is worth the same: no effect to estimate
+            coef = np.zeros(n + n_aux)   # every coalition is worth the same: no effect to estimate
         else:
             model, failures = self._fit_lasso(design, target)
             coef = model.coef_

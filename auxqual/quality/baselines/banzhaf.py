@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils import check_scalar
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
+from auxqual.quality.baselines.utility import UtilityFunction
 
 
 class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
@@ -34,7 +35,7 @@ class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
 
     games = ("adapted", "textbook")
 
-    def __init__(self, n_masks: int = 300, *, game: str = "adapted", utility: object = "f1",
+    def __init__(self, n_masks: int = 300, *, game: str = "adapted", utility: str | UtilityFunction = "f1",
                  validation_size: float = 0.3, exact: bool = False, alpha: float = 2.3, ssdo_k: int = 5,
                  prior_random_state: int | None = 1, n_jobs: int | None = 2, random_state: int | None = 331,
                  progress: bool = False) -> None:
@@ -58,21 +59,21 @@ class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
-        l = utility.n_aux
+        n_aux = utility.n_aux
         if self.game == "adapted":
             players = rng.random((self.n_masks, utility.n_players)) < 0.5
             results = utility.batch_marginals([utility.coalition(players=p) for p in players])
             values = np.mean([r.delta for r in results], axis=0)
         else:
-            aux = rng.random((self.n_masks, l)) < 0.5
+            aux = rng.random((self.n_masks, n_aux)) < 0.5
             everyone = np.ones(utility.n_players, bool)
             cands = [np.flatnonzero(~a) for a in aux]
             results = utility.batch_marginals([utility.coalition(players=everyone, aux=a) for a in aux], cands)
-            sums, counts = np.zeros(l), np.zeros(l)
-            for cand, res in zip(cands, results):
+            sums, counts = np.zeros(n_aux), np.zeros(n_aux)
+            for cand, res in zip(cands, results, strict=True):
                 sums[cand] += res.delta
                 counts[cand] += 1
-            values = np.divide(sums, counts, out=np.zeros(l), where=counts > 0)
+            values = np.divide(sums, counts, out=np.zeros(n_aux), where=counts > 0)
         record.game = self.game
         record.utility = self._utility_name(utility)
         record.budget = {"n_masks": self.n_masks, "keep_rate": 0.5, "fits": utility.n_evaluations}

@@ -20,6 +20,7 @@ from sklearn.utils import check_scalar
 from auxqual.quality.baselines._base import BaselineDetails
 from auxqual.quality.baselines.data_shapley import PermutationSemivalue
 from auxqual.quality.baselines.semivalues import beta_weights
+from auxqual.quality.baselines.utility import UtilityFunction
 
 
 class BetaShapley(PermutationSemivalue):
@@ -36,7 +37,7 @@ class BetaShapley(PermutationSemivalue):
 
     def __init__(self, weight_alpha: float = 4.0, weight_beta: float = 1.0, n_permutations: int = 30,
                  n_positions: int = 10, min_cardinality: int = 50, *, game: str = "adapted",
-                 utility: object = "f1", validation_size: float = 0.3, exact: bool = False,
+                 utility: str | UtilityFunction = "f1", validation_size: float = 0.3, exact: bool = False,
                  alpha: float = 2.3, ssdo_k: int = 5, prior_random_state: int | None = 1,
                  n_jobs: int | None = 2, random_state: int | None = 331, progress: bool = False) -> None:
         self.weight_alpha = weight_alpha

@@ -24,12 +24,12 @@ from sklearn.utils import check_scalar
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
 from auxqual.quality.baselines.semivalues import permutation_strata, semivalue, shapley_weights
-from auxqual.quality.baselines.utility import CoalitionUtility
+from auxqual.quality.baselines.utility import CoalitionUtility, UtilityFunction
 
 
 def coalition_deltas(utility: CoalitionUtility, game: str):
     """The ``deltas(player_masks)`` function of :func:`permutation_strata` for ``game``."""
-    l = utility.n_aux
+    n_aux = utility.n_aux
     if game == "adapted":
         def deltas(player_masks):
             masks = [utility.coalition(players=pm) for pm in player_masks]
@@ -41,8 +41,8 @@ def coalition_deltas(utility: CoalitionUtility, game: str):
         masks = [utility.coalition(players=everyone, aux=am) for am in aux_masks]
         cands = [np.flatnonzero(~np.asarray(am, bool)) for am in aux_masks]
         out = []
-        for cand, res in zip(cands, utility.batch_marginals(masks, cands)):
-            delta = np.full(l, np.nan)
+        for cand, res in zip(cands, utility.batch_marginals(masks, cands), strict=True):
+            delta = np.full(n_aux, np.nan)
             delta[cand] = res.delta
             out.append(delta)
         return out
@@ -114,7 +114,7 @@ class DataShapley(PermutationSemivalue):
     """
 
     def __init__(self, n_permutations: int = 30, n_positions: int = 10, min_cardinality: int = 50, *,
-                 game: str = "adapted", utility: object = "f1", validation_size: float = 0.3,
+                 game: str = "adapted", utility: str | UtilityFunction = "f1", validation_size: float = 0.3,
                  exact: bool = False, alpha: float = 2.3, ssdo_k: int = 5, prior_random_state: int | None = 1,
                  n_jobs: int | None = 2, random_state: int | None = 331, progress: bool = False) -> None:
         self.n_permutations = n_permutations

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from auxqual.device import torch_threads
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
+from auxqual.quality.baselines.utility import UtilityFunction
 
 
 class ValueEstimator(nn.Module):
@@ -78,7 +79,8 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
     def __init__(self, n_steps: int = 100, rollouts_per_step: int = 3, batch_size: int = 256,
                  aux_batch_size: int = 64, *, hidden_dim: int = 64, n_layers: int = 3, comb_dim: int = 10,
                  learning_rate: float = 0.01, threshold: float = 0.9, baseline_decay: float = 0.9,
-                 utility: object = "f1", validation_size: float = 0.3, exact: bool = False, alpha: float = 2.3,
+                 utility: str | UtilityFunction = "f1", validation_size: float = 0.3, exact: bool = False,
+                 alpha: float = 2.3,
                  ssdo_k: int = 5, prior_random_state: int | None = 1, n_jobs: int | None = 2,
                  random_state: int | None = 331, progress: bool = False) -> None:
         self.n_steps = n_steps
@@ -113,17 +115,17 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
 
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
-        n, l = utility.n_players, utility.n_aux
+        n, n_aux = utility.n_players, utility.n_aux
         seed = 0 if self.random_state is None else int(self.random_state)
         rng = np.random.default_rng(self.random_state)
         everyone = utility.coalition(players=np.ones(n, bool))
         # the detector on the whole training set: its squared error is an input of the estimator
         if callable(self.utility):   # no detector behind a callable utility: no error input
-            P_full = np.concatenate([self.y_train_[utility.player_rows], np.ones(l)]).astype(np.float64)
+            P_full = np.concatenate([self.y_train_[utility.player_rows], np.ones(n_aux)]).astype(np.float64)
         else:
-            P_full = utility.batch_probability([everyone], np.arange(n + l))[0]
+            P_full = utility.batch_probability([everyone], np.arange(n + n_aux))[0]
         X_pool = np.vstack([self.X_train_[utility.player_rows], X_aux])
-        y_pool = np.concatenate([self.y_train_[utility.player_rows], np.ones(l)]).astype(np.float64)
+        y_pool = np.concatenate([self.y_train_[utility.player_rows], np.ones(n_aux)]).astype(np.float64)
         err_pool = (y_pool - P_full) ** 2
         with torch_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -134,13 +136,13 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
             e_t = torch.as_tensor(err_pool)
             optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
             baseline = None
-            batch, aux_batch = min(self.batch_size, n), min(self.aux_batch_size, l)
+            batch, aux_batch = min(self.batch_size, n), min(self.aux_batch_size, n_aux)
             record.extra["reward_history"] = []
             for _ in tqdm(range(self.n_steps), desc="DVRL", unit="step", disable=not self.progress):
                 rollouts = []
                 for _ in range(self.rollouts_per_step):
                     rows = np.concatenate([np.sort(rng.choice(n, batch, replace=False)),
-                                           n + np.sort(rng.choice(l, aux_batch, replace=False))])
+                                           n + np.sort(rng.choice(n_aux, aux_batch, replace=False))])
                     rows_t = torch.as_tensor(rows)
                     prob = net(X_t[rows_t], y_t[rows_t], e_t[rows_t])
                     select = torch.bernoulli(prob.detach(), generator=gen)
@@ -148,15 +150,15 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
                 masks, cands = [], []
                 for rows, _, select in rollouts:
                     chosen = rows[select.numpy() == 1]
-                    mask = np.zeros(n + l, dtype=bool)
+                    mask = np.zeros(n + n_aux, dtype=bool)
                     mask[chosen[chosen < n]] = True
                     masks.append(mask)
                     cands.append(chosen[chosen >= n] - n)
                 results = utility.batch_marginals(masks, cands)
                 base = np.array([r.base for r in results])
                 baseline = base.mean() if baseline is None else baseline
-                loss = 0.0
-                for (rows, prob, select), cand, res in zip(rollouts, cands, results):
+                loss = torch.zeros((), dtype=torch.float64)
+                for (rows, prob, select), _cand, res in zip(rollouts, cands, results, strict=True):
                     reward = np.zeros(rows.size)
                     reward[:batch] = res.base - baseline
                     on_aux = np.flatnonzero(select.numpy()[batch:] == 1) + batch
@@ -172,7 +174,7 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
                 baseline = self.baseline_decay * baseline + (1.0 - self.baseline_decay) * base.mean()
                 record.extra["reward_history"].append(float(base.mean()))
             with torch.no_grad():
-                aux_rows = torch.arange(n, n + l)
+                aux_rows = torch.arange(n, n + n_aux)
                 values = net(X_t[aux_rows], y_t[aux_rows], e_t[aux_rows]).numpy().copy()
         record.game = "adapted"
         record.utility = self._utility_name(utility)

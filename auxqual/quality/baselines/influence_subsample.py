@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.utils import check_scalar
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin, check_choice
+from auxqual.quality.baselines.utility import UtilityFunction
 
 
 class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
@@ -39,7 +40,8 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
     """
 
     def __init__(self, n_models: int = 100, proportion: float = 0.7, *, reuse: str = "membership",
-                 utility: object = "f1", validation_size: float = 0.3, exact: bool = False, alpha: float = 2.3,
+                 utility: str | UtilityFunction = "f1", validation_size: float = 0.3, exact: bool = False,
+                 alpha: float = 2.3,
                  ssdo_k: int = 5, prior_random_state: int | None = 1, n_jobs: int | None = 2,
                  random_state: int | None = 331, progress: bool = False) -> None:
         self.n_models = n_models
@@ -65,21 +67,21 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         rng = np.random.default_rng(self.random_state)
-        n, l = utility.n_players, utility.n_aux
-        size = int(round(self.proportion * (n + l)))
+        n, n_aux = utility.n_players, utility.n_aux
+        size = round(self.proportion * (n + n_aux))
         masks, members = [], []
         for _ in range(self.n_models):
-            chosen = np.zeros(n + l, dtype=bool)
-            chosen[rng.choice(n + l, size=size, replace=False)] = True
+            chosen = np.zeros(n + n_aux, dtype=bool)
+            chosen[rng.choice(n + n_aux, size=size, replace=False)] = True
             masks.append(chosen[:n])
             members.append(chosen[n:])
-        everyone = np.arange(l)
+        everyone = np.arange(n_aux)
         cands = [everyone if (self.reuse == "all" or not self.exact) else np.flatnonzero(a) for a in members]
         results = utility.batch_marginals([utility.coalition(players=m) for m in masks], cands)
-        with_sum, with_n = np.zeros(l), np.zeros(l)
-        without_sum, without_n = np.zeros(l), np.zeros(l)
-        for cand, inside, res in zip(cands, members, results):
-            full = np.full(l, np.nan)
+        with_sum, with_n = np.zeros(n_aux), np.zeros(n_aux)
+        without_sum, without_n = np.zeros(n_aux), np.zeros(n_aux)
+        for cand, inside, res in zip(cands, members, results, strict=True):
+            full = np.full(n_aux, np.nan)
             full[cand] = res.with_aux
             if self.reuse == "all":
                 with_sum += full
@@ -91,8 +93,8 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
                 with_n[inside] += 1
                 without_sum[~inside] += res.base
                 without_n[~inside] += 1
-        with_mean = np.divide(with_sum, with_n, out=np.zeros(l), where=with_n > 0)
-        without_mean = np.divide(without_sum, without_n, out=np.zeros(l), where=without_n > 0)
+        with_mean = np.divide(with_sum, with_n, out=np.zeros(n_aux), where=with_n > 0)
+        without_mean = np.divide(without_sum, without_n, out=np.zeros(n_aux), where=without_n > 0)
         record.game = "adapted"
         record.utility = self._utility_name(utility)
         record.budget = {"n_models": self.n_models, "proportion": float(self.proportion), "reuse": self.reuse,

@@ -181,15 +181,15 @@ class LAVA(BaselineEstimator):
 
     def _solved_values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         X, y = self.X_train_, self.y_train_
-        n, l = X.shape[0], X_aux.shape[0]
+        n, n_aux = X.shape[0], X_aux.shape[0]
         b = np.full(n, 1.0 / n)
         if self.game == "textbook":
             X_src = np.vstack([X, X_aux])
-            y_src = np.concatenate([y, np.ones(l, y.dtype)])
+            y_src = np.concatenate([y, np.ones(n_aux, y.dtype)])
             W = label_costs(X_src, y_src, X, y)
             C = cdist(X_src, X, "sqeuclidean") / 2.0 + W[y_src][:, y] / 2.0
-            f, _ = self._solve(np.full(n + l, 1.0 / (n + l)), b, C, record)
-            return calibrated_values(f, np.arange(n, n + l))
+            f, _ = self._solve(np.full(n + n_aux, 1.0 / (n + n_aux)), b, C, record)
+            return calibrated_values(f, np.arange(n, n + n_aux))
         W = label_costs(X, y, X, y)
         C = cdist(X, X, "sqeuclidean") / 2.0 + W[y][:, y] / 2.0
         f, g = self._solve(np.full(n, 1.0 / n), b, C, record)
@@ -201,14 +201,14 @@ class LAVA(BaselineEstimator):
             # calibrated gradient with the base training potentials: −(f_a − mean f_train)
             return -(f_aux - f_train.mean())
         a = np.full(n + 1, 1.0 / (n + 1))
-        values = np.empty(l)
+        values = np.empty(n_aux)
         y_src = np.concatenate([y, [1]]).astype(y.dtype)
-        for j in tqdm(range(l), desc="LAVA", unit="aux", disable=not self.progress):
+        for j in tqdm(range(n_aux), desc="LAVA", unit="aux", disable=not self.progress):
             X_src = np.vstack([X, X_aux[j:j + 1]])
             W_j = label_costs(X_src, y_src, X, y)
             C_j = cdist(X_src, X, "sqeuclidean") / 2.0 + W_j[y_src][:, y] / 2.0
             warm = (np.append(f_train, f_aux[j]), g)
             f_j, _ = self._solve(a, b, C_j, record, warm)
             values[j] = calibrated_values(f_j, np.array([n]))[0]
-        record.budget["ot_solves"] = 1 + l
+        record.budget["ot_solves"] = 1 + n_aux
         return values

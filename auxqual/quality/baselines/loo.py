@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator, DetectorUtilityMixin
+from auxqual.quality.baselines.utility import UtilityFunction
 
 
 class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
@@ -28,7 +29,7 @@ class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
 
     games = ("adapted", "textbook")
 
-    def __init__(self, *, game: str = "adapted", utility: object = "f1", validation_size: float = 0.3,
+    def __init__(self, *, game: str = "adapted", utility: str | UtilityFunction = "f1", validation_size: float = 0.3,
                  exact: bool = False, alpha: float = 2.3, ssdo_k: int = 5, prior_random_state: int | None = 1,
                  n_jobs: int | None = 2, random_state: int | None = 331, progress: bool = False) -> None:
         self.game = game
@@ -46,13 +47,13 @@ class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         utility = self._make_utility(X_aux)
         everyone = np.ones(utility.n_players, bool)
-        l = utility.n_aux
+        n_aux = utility.n_aux
         if self.game == "adapted":
             values = utility.marginals(utility.coalition(players=everyone)).delta
         else:
             masks, cands = [], []
-            for j in range(l):
-                aux = np.ones(l, bool)
+            for j in range(n_aux):
+                aux = np.ones(n_aux, bool)
                 aux[j] = False
                 masks.append(utility.coalition(players=everyone, aux=aux))
                 cands.append(np.array([j]))

@@ -25,4 +25,4 @@ class RandomValue(BaselineEstimator):
         record.game = "none"
         record.utility = "none"
         record.budget = {"fits": 0}
-        return np.random.default_rng(self.random_state).random(X_aux.shape[0])
+        return np.random.default_rng(self.random_state).random(len(X_aux))

@@ -25,13 +25,14 @@ Cost O(prefixes · (l·d³ + n·d)); no model fits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_scalar
 
 from auxqual.quality.baselines._base import BaselineDetails, BaselineEstimator
-from auxqual.quality.baselines.semivalues import permutation_strata, semivalue, shapley_weights
+from auxqual.quality.baselines.semivalues import DeltaFunction, permutation_strata, semivalue, shapley_weights
 
 DET_FLOOR = 1e-8  # the reference's sqrt(|det| + 1e-8)
 
@@ -72,7 +73,7 @@ class _VolumeGame:
         self.ib = np.zeros(0, np.int64) if ids_base is None else ids_base
         self.scale_log = scale_log
 
-    def deltas(self, masks: list[np.ndarray], skip_players_in_mask: bool = False) -> list[np.ndarray]:
+    def deltas(self, masks: Sequence[np.ndarray], skip_players_in_mask: bool = False) -> list[np.ndarray]:
         return [self._one(mask, skip_players_in_mask) for mask in masks]
 
     def _one(self, mask: np.ndarray, skip: bool) -> np.ndarray:
@@ -169,25 +170,26 @@ class RobustVolumeShapley(BaselineEstimator):
 
     def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         X = self.X_train_
-        n, l = X.shape[0], X_aux.shape[0]
+        n, n_aux = X.shape[0], X_aux.shape[0]
         ids_train, ids_aux = self.cube_ids(X_aux)
         scale = robust_log_volume(X, ids_train)
         rng = np.random.default_rng(self.random_state)
+        deltas: DeltaFunction
         if self.game == "adapted":
             game = _VolumeGame(X, X_aux, ids_train, ids_aux, None, None, scale)
             n_players, high, deltas = n, n, game.deltas
         else:
             game = _VolumeGame(X_aux, X_aux, ids_aux, ids_aux, X, ids_train, scale)
 
-            def deltas(masks):
+            def textbook_deltas(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
                 out = game.deltas(masks)
-                for mask, delta in zip(masks, out):
+                for mask, delta in zip(masks, out, strict=True):
                     delta[mask] = np.nan
                 return out
-            n_players, high = l, l - 1
+            n_players, high, deltas = n_aux, n_aux - 1, textbook_deltas
         low = min(self.min_cardinality, high)
         sums, counts, n_coalitions = permutation_strata(
-            n_players, l, deltas, n_permutations=self.n_permutations, n_positions=self.n_positions,
+            n_players, n_aux, deltas, n_permutations=self.n_permutations, n_positions=self.n_positions,
             min_cardinality=low, max_cardinality=high, rng=rng)
         record.game = self.game
         record.utility = f"robust volume (omega={self.omega:g}), in units of the training set's"

@@ -21,6 +21,7 @@ and the estimate converges to the exact semivalue (tested against enumeration).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -78,7 +79,7 @@ def grid_sizes(low: int, high: int, n_positions: int, rng: np.random.Generator) 
         return np.arange(low, high + 1)
     edges = np.ceil(np.linspace(low, high + 1, n_positions + 1)).astype(np.int64)
     edges[-1] = high + 1
-    return np.array([rng.integers(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a], dtype=np.int64)
+    return np.array([rng.integers(a, b) for a, b in itertools.pairwise(edges) if b > a], dtype=np.int64)
 
 
 DeltaFunction = Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]]
@@ -106,7 +107,7 @@ def permutation_strata(n_players: int, n_aux: int, deltas: DeltaFunction, *, n_p
             sizes.append(size)
     sums = np.zeros((n_aux, high + 1))
     counts = np.zeros((n_aux, high + 1))
-    for size, delta in zip(sizes, deltas(masks)):
+    for size, delta in zip(sizes, deltas(masks), strict=True):
         valid = np.isfinite(delta)
         sums[valid, size] += delta[valid]
         counts[valid, size] += 1

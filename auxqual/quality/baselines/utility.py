@@ -70,9 +70,11 @@ coalition (an LRU of ``cache_size`` entries), so repeated coalitions cost nothin
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -321,7 +323,7 @@ class CoalitionUtility:
               random_state: int | None = None, k: int = 5, alpha: float = 2.3,
               prior_random_state: int | None = 1, threshold: float = 0.5, exact: bool = False,
               n_jobs: int | None = 1, cache_size: int = 4096, empty_utility: float = 0.0,
-              progress: bool = False) -> "CoalitionUtility":
+              progress: bool = False) -> CoalitionUtility:
         """Precompute distances and choose the evaluation set.
 
         ``metric`` is ``"f1"`` (on the training set), ``"auroc"`` (on a stratified validation split
@@ -412,9 +414,10 @@ class CoalitionUtility:
             candidates = [None] * len(masks)
         if len(candidates) != len(masks):
             raise ValueError(f"{len(candidates)} candidate lists for {len(masks)} coalitions")
-        jobs, keys, results = [], [], [None] * len(masks)
+        jobs, keys = [], []
+        results: list[Marginals | None] = [None] * len(masks)
         pending: dict[bytes, list[int]] = {}
-        for i, (mask, cand) in enumerate(zip(masks, candidates)):
+        for i, (mask, cand) in enumerate(zip(masks, candidates, strict=True)):
             if mask.shape != (self.n_pool,):
                 raise ValueError(f"coalition mask must have shape ({self.n_pool},), got {mask.shape}")
             cand_pool = self.aux_index(cand)
@@ -431,13 +434,14 @@ class CoalitionUtility:
                 jobs.append((mask, cand_pool))
                 keys.append(key)
         outputs = self._run(jobs, "marginals", desc="coalitions")
-        for key, (base, with_aux) in zip(keys, outputs):
+        for key, (base, with_aux) in zip(keys, outputs, strict=True):
             entry = Marginals(base, with_aux)
             for i in pending[key]:
                 results[i] = entry
             self._remember(key, entry)
         self.n_evaluations += len(jobs)
-        return results
+        # every index is filled by now: from the cache, or by its own or an identical pending coalition's job
+        return cast(list[Marginals], results)
 
     def batch_aux_probability(self, masks: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """P(anomaly) of every auxiliary row under SSDO fitted on each coalition (``B × n_aux``)."""
@@ -478,11 +482,11 @@ class CoalitionUtility:
                 return out
             n_chunks = min(len(jobs), 4 * n_jobs)
             bounds = np.linspace(0, len(jobs), n_chunks + 1).astype(int)
-            chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            chunks = [jobs[a:b] for a, b in itertools.pairwise(bounds) if b > a]
             stream = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
                 delayed(_run_chunk)(self._state, chunk, kind) for chunk in chunks)
             out = []
-            for chunk, part in zip(chunks, stream):
+            for chunk, part in zip(chunks, stream, strict=True):
                 out.extend(part)
                 bar.update(len(chunk))
             return out
@@ -505,26 +509,26 @@ def enumerate_marginals(utility: CoalitionUtility, *, game: str = "adapted",
     n_players = utility.n_players if game == "adapted" else utility.n_aux - 1
     if n_players > max_players:
         raise ValueError(f"enumeration over {n_players} players exceeds max_players={max_players}")
-    l = utility.n_aux
+    n_aux = utility.n_aux
     if game == "adapted":
         masks = [utility.coalition(players=np.array([(s >> i) & 1 for i in range(n_players)], bool))
                  for s in range(2 ** n_players)]
         results = utility.batch_marginals(masks)
-        sums = np.zeros((l, n_players + 1))
+        sums = np.zeros((n_aux, n_players + 1))
         counts = np.zeros(n_players + 1)
         for s, res in enumerate(results):
             size = bin(s).count("1")
             sums[:, size] += res.delta
             counts[size] += 1
         return sums / counts
-    sums = np.zeros((l, n_players + 1))
-    counts = np.zeros((l, n_players + 1))
+    sums = np.zeros((n_aux, n_players + 1))
+    counts = np.zeros((n_aux, n_players + 1))
     everyone = np.ones(utility.n_players, bool)
-    for j in range(l):
-        others = np.delete(np.arange(l), j)
+    for j in range(n_aux):
+        others = np.delete(np.arange(n_aux), j)
         masks = []
         for s in range(2 ** n_players):
-            aux = np.zeros(l, bool)
+            aux = np.zeros(n_aux, bool)
             aux[others[[(s >> i) & 1 == 1 for i in range(n_players)]]] = True
             masks.append(utility.coalition(players=everyone, aux=aux))
         results = utility.batch_marginals(masks, [np.array([j])] * len(masks))
