@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ def interval_over_seeds(table: pd.DataFrame, value: str, by: Sequence[str], *, s
     for key, group in per_seed.groupby(list(by), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         mean, low, high, n = t_interval(group[value].to_numpy(), level=level)
-        rows.append({**dict(zip(by, key)), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
+        rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
     return pd.DataFrame(rows, columns=[*by, *INTERVAL_COLUMNS])
 
 
@@ -188,7 +188,7 @@ def q2_curve_summary(q2: pd.DataFrame, *, by: Sequence[str] = ("dataset", "gener
         curve = curve.groupby("q", sort=True)[[value, "gain"]].mean()
         q = curve.index.to_numpy(dtype=np.float64)
         gain = normalised_area(q, curve["gain"].to_numpy()) if reference is not None else float("nan")
-        rows.append({**dict(zip(keys, key)), "area": normalised_area(q, curve[value].to_numpy()),
+        rows.append({**dict(zip(keys, key, strict=True)), "area": normalised_area(q, curve[value].to_numpy()),
                      "gain": gain, "n_q": int(q.size)})
     return pd.DataFrame(rows, columns=[*keys, "area", "gain", "n_q"])
 
@@ -212,7 +212,8 @@ def block_means(table: pd.DataFrame, value: str, *, treatment: str = "estimator"
     wide = table[table[treatment].isin(names)].pivot_table(index=block, columns=treatment, values=value,
                                                            aggfunc="mean", sort=True)
     wide = wide.reindex(columns=names).astype(np.float64)
-    holes = [(b, t) for b in wide.index for t in names if not np.isfinite(wide.at[b, t])]
+    cells = wide.to_numpy()   # columns in the order of names
+    holes = [(b, t) for i, b in enumerate(wide.index) for j, t in enumerate(names) if not np.isfinite(cells[i, j])]
     if holes:
         raise ValueError(f"table: {len(holes)} ({block}, {treatment}) cell(s) without a finite {value!r}, "
                          f"e.g. {holes[:3]}; the tests need every {treatment} on every {block}")
@@ -319,7 +320,7 @@ def holm(p_values: Any) -> np.ndarray:
     """Holm's step-down adjustment (statsmodels' ``multipletests(method="holm")``): the i-th
     smallest of m p-values times ``m - i + 1``, made non-decreasing along that order and capped
     at 1. NaN p-values (no test) stay NaN and do not count in m."""
-    from statsmodels.stats.multitest import multipletests  # noqa: PLC0415  (statsmodels imports in ~1 s)
+    from statsmodels.stats.multitest import multipletests
 
     p = np.asarray(p_values, dtype=np.float64).ravel()
     adjusted = np.full_like(p, np.nan)
@@ -398,9 +399,19 @@ def distinct_counts(scores: pd.DataFrame, score_names: Sequence[str], *, by: Seq
         key = key if isinstance(key, tuple) else (key,)
         for name in score_names:
             distinct = n_distinct(group[name].to_numpy())
-            rows.append({**dict(zip(by, key)), "score": str(name), "n_distinct": distinct, "n_rows": int(len(group)),
+            rows.append({**dict(zip(by, key, strict=True)), "score": str(name), "n_distinct": distinct,
+                         "n_rows": len(group),
                          "degenerate": bool(is_degenerate(distinct, len(group), min_fraction=min_fraction))})
     return pd.DataFrame(rows, columns=[*by, "score", "n_distinct", "n_rows", "degenerate"])
+
+
+class _TestOptions(TypedDict):
+    """The keyword arguments that ``significance`` passes to each of its tests alike."""
+
+    treatment: str
+    block: str
+    seed: str
+    higher_is_better: bool
 
 
 def significance(table: pd.DataFrame, value: str, *, treatment: str, block: str = "dataset", seed: str = "seed",
@@ -419,7 +430,8 @@ def significance(table: pd.DataFrame, value: str, *, treatment: str, block: str 
 
     The block and treatment columns keep their names, so a table says what it holds.
     """
-    options = {"treatment": treatment, "block": block, "seed": seed, "higher_is_better": higher_is_better}
+    options: _TestOptions = {"treatment": treatment, "block": block, "seed": seed,
+                             "higher_is_better": higher_is_better}
     matrix = block_means(table, value, treatment=treatment, block=block, seed=seed)
     n_blocks, k = matrix.shape
     flagged = (degenerate_blocks(table, flag=flag, treatment=treatment, block=block) if flag in table.columns

@@ -20,10 +20,10 @@ import secrets
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import pandas as pd
@@ -300,6 +300,14 @@ class Dataset(NamedTuple):
     dropped: list[str]            # provenance columns of a generated table (set aside, not features)
 
 
+@overload
+def load_dataset(path: str | os.PathLike, *, require_labels: Literal[True] = ...,
+                 label_column: str = ...) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def load_dataset(path: str | os.PathLike, *, require_labels: bool,
+                 label_column: str = ...) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
 def load_dataset(path: str | os.PathLike, *, require_labels: bool = True,
                  label_column: str = LABEL_COLUMN) -> tuple[np.ndarray, np.ndarray | None]:
     """Load a dataset as ``(X, y)`` through ``read_table`` (role ``labelled``, or ``data``
@@ -476,7 +484,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def features_frame(X: np.ndarray, extra: dict[str, Sequence[Any]] | None = None) -> pd.DataFrame:
+def features_frame(X: np.ndarray, extra: Mapping[str, np.ndarray | pd.Series | Sequence[Any]] | None = None,
+                   ) -> pd.DataFrame:
     """A DataFrame with feature columns ``x0 … x{d-1}`` followed by ``extra`` columns."""
     frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=feature_names(X.shape[1]))
     for column, values in (extra or {}).items():

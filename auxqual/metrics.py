@@ -11,6 +11,7 @@ Every function is pure: arrays and DataFrames in, arrays and DataFrames out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -104,8 +105,8 @@ def q1_table(scores: pd.DataFrame, score_names: Sequence[str], *, by: Sequence[s
             try:
                 auroc = q1_auroc(group[name].to_numpy(), kinds)
             except ValueError as error:
-                raise ValueError(f"{dict(zip(by, key))}, score {name!r}: {error}") from error
-            rows.append({**dict(zip(by, key)), "score": name, "auroc": auroc,
+                raise ValueError(f"{dict(zip(by, key, strict=True))}, score {name!r}: {error}") from error
+            rows.append({**dict(zip(by, key, strict=True)), "score": name, "auroc": auroc,
                          "n_realistic": n_pos, "n_other": int(kinds.size - n_pos)})
     return pd.DataFrame(rows, columns=[*by, "score", "auroc", "n_realistic", "n_other"])
 
@@ -129,11 +130,12 @@ def q2_table(predictions: pd.DataFrame, *, by: Sequence[str] = Q2_KEYS, label: s
         s = group[decision].to_numpy(dtype=np.float64)
         n_anom = int((y == 1).sum())
         if n_anom == 0 or n_anom == y.size:
-            raise ValueError(f"{dict(zip(by, key))}: test AUROC is undefined with {n_anom} anomalies "
+            raise ValueError(f"{dict(zip(by, key, strict=True))}: test AUROC is undefined with {n_anom} anomalies "
                              f"among {y.size} test rows")
         if not np.isfinite(s).all():
-            raise ValueError(f"{dict(zip(by, key))}: {int((~np.isfinite(s)).sum())} non-finite decision score(s)")
-        rows.append({**dict(zip(by, key)), "auroc": float(roc_auc_score(y, s)),
+            raise ValueError(f"{dict(zip(by, key, strict=True))}: {int((~np.isfinite(s)).sum())} "
+                             "non-finite decision score(s)")
+        rows.append({**dict(zip(by, key, strict=True)), "auroc": float(roc_auc_score(y, s)),
                      "n_test": int(y.size), "n_test_anomalies": n_anom})
     return pd.DataFrame(rows, columns=[*by, "auroc", "n_test", "n_test_anomalies"])
 
@@ -147,8 +149,9 @@ def q2_summary(q2: pd.DataFrame, *, by: Sequence[str] = ("score",)) -> pd.DataFr
         key = key if isinstance(key, tuple) else (key,)
         curve = group.groupby("q", sort=True)["auroc"].mean()
         positive = curve[curve.index > 0]
-        best_q = float(positive.idxmax()) if len(positive) else float("nan")
-        rows.append({**dict(zip(by, key)),
+        # the index is the budget q, a float (idxmax is typed as returning any hashable label)
+        best_q = float(cast(float, positive.idxmax())) if len(positive) else float("nan")
+        rows.append({**dict(zip(by, key, strict=True)),
                      "mean_auroc": float(positive.mean()) if len(positive) else float("nan"),
                      "best_auroc": float(positive.max()) if len(positive) else float("nan"),
                      "best_q": best_q,
@@ -186,7 +189,8 @@ def q1_wide(q1: pd.DataFrame, score_names: Sequence[str] | None = None) -> pd.Da
     if absent:
         raise ValueError(f"q1 table: no Q1 AUROC for score(s) {absent}")
     wide = wide[names].astype(np.float64)
-    holes = [(d, s) for d in wide.index for s in names if np.isnan(wide.at[d, s])]
+    cells = wide.to_numpy()   # columns in the order of names
+    holes = [(d, s) for i, d in enumerate(wide.index) for j, s in enumerate(names) if np.isnan(cells[i, j])]
     if holes:
         raise ValueError(f"q1 table: {len(holes)} (dataset, score) cell(s) without a Q1 AUROC, "
                          f"e.g. {holes[:3]}; the average rank needs every score on every dataset")

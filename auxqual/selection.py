@@ -100,7 +100,7 @@ def candidate_grid(grid: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[Cand
                 raise ValueError(f"candidates.{detector}.{key}: expected a non-empty list of values, got {values!r}")
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)):
-            params = dict(zip(keys, combo))
+            params = dict(zip(keys, combo, strict=True))
             specs.append(CandidateSpec(candidate_name(str(detector), params), str(detector), params))
     return _unique(specs, "candidates")
 
@@ -347,12 +347,12 @@ def rank_correlation(a: Any, b: Any, method: str = "spearman") -> float:
         raise ValueError(f"rank_correlation: expected two 1-D arrays of equal length, got {a.shape} and {b.shape}")
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    function = {"spearman": stats.spearmanr, "kendall": stats.kendalltau}.get(method)
-    if function is None:
+    if method not in ("spearman", "kendall"):
         raise ValueError(f"method: expected 'spearman' or 'kendall', got {method!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(function(a, b)[0])
+        result = stats.spearmanr(a, b) if method == "spearman" else stats.kendalltau(a, b)
+        return float(result[0])
 
 
 def regret_summary(q3: pd.DataFrame, *, by: Sequence[str] = ("task", "score"), level: float = 0.95) -> pd.DataFrame:
@@ -376,7 +376,8 @@ def regret_summary(q3: pd.DataFrame, *, by: Sequence[str] = ("task", "score"), l
         values, unit = (per_dataset.to_numpy(), "datasets") if len(per_dataset) > 1 else \
             (group["regret"].to_numpy(dtype=np.float64), "seeds")
         low, high = _t_interval(values, level)
-        rows.append({**dict(zip(by, key)), "mean_regret": float(np.mean(values)), "ci_low": low, "ci_high": high,
+        rows.append({**dict(zip(by, key, strict=True)), "mean_regret": float(np.mean(values)), "ci_low": low,
+                     "ci_high": high,
                      "n": int(values.size), "unit": unit,
                      "mean_rank_corr": float(np.nanmean(group["rank_corr"])) if group["rank_corr"].notna().any()
                      else float("nan"),
@@ -419,7 +420,7 @@ def _candidate_names(mapping: Mapping[str, Any], name: str) -> list[str]:
 
 def _finite(values: Sequence[Any], name: str, names: Sequence[str]) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
-    bad = [n for n, v in zip(names, array) if not np.isfinite(v)]
+    bad = [n for n, v in zip(names, array, strict=True) if not np.isfinite(v)]
     if bad:
         raise ValueError(f"{name}: non-finite value for set(s) {bad}")
     return array
@@ -430,6 +431,6 @@ def _best(values: np.ndarray, names: Sequence[Any], random_state: int) -> int:
     ``random_state`` (a BLAKE2b hash of both), so neither the position of a candidate nor
     the order of a mapping decides a tie."""
     labels = [str(n) for n in names]
-    tie_key = np.array([int.from_bytes(hashlib.blake2b(f"{int(random_state)}/{n}".encode("utf-8"), digest_size=7)
+    tie_key = np.array([int.from_bytes(hashlib.blake2b(f"{int(random_state)}/{n}".encode(), digest_size=7)
                                        .digest(), "big") for n in labels], dtype=np.int64)
     return int(np.lexsort((np.array(labels, dtype=object), tie_key, -values))[0])

@@ -91,7 +91,7 @@ def _score(estimator, X):
 
 
 # --------------------------------------------------------------------------- clone, get_params, set_params
-@pytest.mark.parametrize("kind, name", [("scorer", n) for n in scorer_names()]
+@pytest.mark.parametrize(("kind", "name"), [("scorer", n) for n in scorer_names()]
                          + [("detector", n) for n in DETECTOR_NAMES] + [("generator", n) for n in GENERATOR_NAMES])
 def test_every_scorer_detector_and_generator_clones_with_its_parameters(kind, name):
     estimator = {"scorer": make_scorer, "detector": make_detector, "generator": make_generator}[kind](name)
@@ -122,7 +122,7 @@ def test_unfitted_use_raises_not_fitted_error(estimator, data):
 
 @pytest.mark.parametrize("estimator", _all_estimators(), ids=lambda e: type(e).__name__)
 def test_another_width_after_fit_is_a_value_error_naming_both(estimator, data):
-    X, y, A = data
+    X, y, _ = data
     fitted = estimator.fit(X, y)
     assert fitted.n_features_in_ == 4
     for width in (3, 1, 5):

@@ -27,7 +27,7 @@ def invoke(*argv: str) -> int:
     return args.func(args)
 
 
-@pytest.fixture()
+@pytest.fixture
 def train_file(tmp_path):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(300, 4)), rng.normal(2.5, 0.7, size=(8, 4))])
@@ -115,7 +115,7 @@ def test_param_values_are_json_or_text():
         parse_params(["alpha"])
 
 
-@pytest.mark.parametrize("extra, match", [
+@pytest.mark.parametrize(("extra", "match"), [
     ((), "--n is required for generator 'uniform'"),
     (("--n", "0"), "n_samples must be a positive integer, got 0"),
     (("--n", "5", "--param", "q=1"), r"unknown parameter\(s\) \['q'\]"),
@@ -129,7 +129,7 @@ def test_errors_are_value_errors(tmp_path, train_file, extra, match):
 
 
 def test_missing_data_file_and_sources_are_named(tmp_path, train_file):
-    with pytest.raises(ValueError, match="missing.npz: file not found"):
+    with pytest.raises(ValueError, match=r"missing\.npz: file not found"):
         invoke("--generator", "uniform", "--data", tmp_path / "missing.npz", "--n", 5, "--out", tmp_path / "o.parquet")
     with pytest.raises(ValueError, match="exactly one --source"):
         invoke("--generator", "outlier_exposure", "--data", train_file, "--n", 5, "--out", tmp_path / "o.parquet")
@@ -176,7 +176,7 @@ def test_out_csv_writes_csv_with_the_same_rows_as_parquet(tmp_path, train_file):
     pd.testing.assert_frame_equal(from_csv[columns], from_parquet[columns], check_dtype=False, check_exact=True)
 
 
-@pytest.mark.parametrize("out, expected", [("g.txt", "expected a path ending in .parquet or .csv"),
+@pytest.mark.parametrize(("out", "expected"), [("g.txt", "expected a path ending in .parquet or .csv"),
                                            ("folder.parquet", "is a folder"),
                                            ("a_file/g.parquet", "is a file, not a folder")])
 def test_an_output_that_cannot_be_written_is_refused_first(tmp_path, train_file, out, expected, capsys):

@@ -184,7 +184,7 @@ def test_cluster_can_scale_about_the_mean():
     np.testing.assert_allclose(centres, mean + 3.0 * (halves - mean), atol=0.05)  # about 11 ± 3
 
 
-@pytest.mark.parametrize("name, params", [("smote", {}), ("adasyn", {}), ("borderline_smote", {}),
+@pytest.mark.parametrize(("name", "params"), [("smote", {}), ("adasyn", {}), ("borderline_smote", {}),
                                           ("borderline_smote", {"kind": "borderline-2"})])
 def test_smote_family_points_lie_on_segments(name, params, data):
     X, y = data
@@ -305,7 +305,7 @@ def test_bad_seeds_are_refused(seed, data):
         make("uniform").generate(X, y, 10, random_state=seed)
 
 
-@pytest.mark.parametrize("name, params, match", [
+@pytest.mark.parametrize(("name", "params", "match"), [
     ("uniform", {"p": -0.1}, "p must be"),
     ("local", {"alpha": 0}, "alpha must be"),
     ("local", {"covariance_type": "banded"}, "covariance_type must be one of"),
@@ -373,7 +373,7 @@ def test_bad_input_data_is_named(data):
 def test_benchmark_mixture_errors():
     X, y = benchmark_data()
     generator = make("benchmark_mixture", dataset="toy")
-    with pytest.raises(ValueError, match="sources= .* is required"):
+    with pytest.raises(ValueError, match=r"sources= .* is required"):
         generator.generate(X, y)
     with pytest.raises(ValueError, match="multiple of 3"):
         generator.generate(X, y, 7, sources={"a": other_dataset()})

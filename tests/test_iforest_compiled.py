@@ -142,7 +142,7 @@ def test_torch_scoring_is_the_compiled_scoring(monkeypatch):
     assert score_samples_torch(forest, X, "cpu").tobytes() == score_samples(forest, X).tobytes()
 
 
-@pytest.mark.parametrize("params, reason", [
+@pytest.mark.parametrize(("params", "reason"), [
     ({"max_features": 0.5}, "max_features"),
     ({"bootstrap": True}, "bootstrap"),
     ({"max_samples": 500}, "max_samples"),  # more than the 120 rows: scikit-learn warns and uses all

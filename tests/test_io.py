@@ -13,7 +13,7 @@ import pytest
 from auxqual import io
 
 
-@pytest.fixture()
+@pytest.fixture
 def umask():
     """Set the process umask for one test and restore it afterwards."""
     previous = os.umask(0o022)
@@ -60,7 +60,7 @@ def test_the_file_is_fsynced_before_it_is_renamed(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc (a folder no one can write in)")
 def test_a_write_that_cannot_start_names_the_target_not_a_temporary_file():
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(OSError, match="/proc/out") as raised:
         io.write_text("a\n", "/proc/out.txt")
     assert raised.value.filename == "/proc/out.txt"
 

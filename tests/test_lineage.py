@@ -33,7 +33,7 @@ def _write_inputs(root: Path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 4))
     write_parquet(features_frame(X, {"y": np.zeros(120, dtype=np.int8)}), root / TRAIN)
-    for offset, (generator, path) in enumerate(AUX.items()):
+    for offset, path in enumerate(AUX.values()):
         A = rng.normal(loc=2.0 + offset, size=(40, 4))
         write_parquet(features_frame(A, {"aux_id": np.arange(40) + 1000 * offset, "eap": rng.random(40)}),
                       root / path)
@@ -45,7 +45,7 @@ def _train_cell(root: Path, generator: str, name: str, q: int) -> Path:
     train = pd.read_parquet(root / TRAIN)
     aux = pd.read_parquet(root / AUX[generator])
     columns = [f"x{j}" for j in range(4)]
-    n = int(round(len(aux) * q / 100))
+    n = round(len(aux) * q / 100)
     rows = np.sort(np.argsort(-aux["eap"].to_numpy(), kind="stable")[:n])
     X_sel = aux[columns].to_numpy()[rows]
     X = np.vstack([train[columns].to_numpy(), X_sel])
@@ -114,7 +114,7 @@ def test_sha256_rows_is_canonical():
     assert lineage.sha256_rows(np.empty((0, 3)), np.array([], dtype=np.int64)) != lineage.sha256_rows(np.empty((0, 4)))
 
 
-@pytest.mark.parametrize("X, ids, message", [
+@pytest.mark.parametrize(("X", "ids", "message"), [
     (np.array([[1.0, np.nan]]), None, "NaN"),
     (np.ones(3), None, "2-D"),
     (np.ones((2, 2)), [1, 1], "not unique"),
@@ -159,17 +159,17 @@ def test_code_sha256_changes_with_the_code_and_nothing_else(tmp_path):
     (root / "pkg/sub/renamed.py").rename(root / "pkg/sub/leaf.py")
     (root / "pkg/new.py").write_text("")
     assert lineage.code_sha256(deps, root) != first
-    with pytest.raises(ValueError, match="none.py: code path not found"):
+    with pytest.raises(ValueError, match=r"none\.py: code path not found"):
         lineage.code_sha256(["none.py"], root)
 
 
 # ------------------------------------------------------------------ sidecars
 def _record(model_path: str, **overrides) -> lineage.LineageRecord:
-    fields = dict(model_path=model_path, created_by={"stage": "train", "detector": "mlp"},
-                  inputs=[{"role": "train", "path": "./data/t.parquet", "sha256": "a" * 64},
+    fields = {"model_path": model_path, "created_by": {"stage": "train", "detector": "mlp"},
+                  "inputs": [{"role": "train", "path": "./data/t.parquet", "sha256": "a" * 64},
                           {"role": "anomaly_set", "path": "data/aux.parquet", "sha256": "b" * 64, "score": "eap",
                            "q": 10, "selected_rows_sha256": "c" * 64}],
-                  params={"train": {"q": [10]}}, code_sha256="d" * 64)
+                  "params": {"train": {"q": [10]}}, "code_sha256": "d" * 64}
     return lineage.LineageRecord(**{**fields, **overrides})
 
 
@@ -225,7 +225,7 @@ def test_sidecar_errors(tmp_path):
     with pytest.raises(ValueError, match="code_sha256: expected 64 lowercase hex"):
         _record("m", code_sha256="0f3c")  # a git revision is not a code hash
     (tmp_path / "bad.lineage.json").write_text("{}")
-    with pytest.raises(ValueError, match="bad.lineage.json"):
+    with pytest.raises(ValueError, match=r"bad\.lineage\.json"):
         lineage.read_sidecar(tmp_path / "bad.lineage.json")
 
 

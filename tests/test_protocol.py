@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
+from auxqual import protocol
 from auxqual.io import feature_names, load_dataset
 from auxqual.mapping import map_to_dimension
-from auxqual.protocol import (KINDS, ProtocolCounts, ProtocolError, protocol_counts, split_benchmark)
-from auxqual import protocol
+from auxqual.protocol import KINDS, ProtocolCounts, ProtocolError, protocol_counts, split_benchmark
 from tests.conftest import BUNDLED, SHARED, SHARED_DATASETS, dataset_path
 
 TABULAR = "adbench/tabular"
@@ -54,7 +54,7 @@ def kind_changes(kinds) -> int:
 
 
 # --------------------------------------------------------------------------- counts
-@pytest.mark.parametrize("A, expected", [
+@pytest.mark.parametrize(("A", "expected"), [
     (176, (88, 5, 83)),     # cardio: f limited by A - t - l = 83 (round(0.48*176) = 84)
     (100, (50, 5, 45)),     # t and l at their minimums
     (56, (50, 5, 1)),       # the smallest dataset that can run: 55 + 1
@@ -90,15 +90,15 @@ def test_cardio_exact_counts(cardio_split):
     assert split.X_train.shape == (1000 + 5, 21) and split.y_train.dtype == np.int8
     assert split.y_train[:1000].sum() == 0 and split.y_train[1000:].sum() == 5  # normals first
     assert split.X_test.shape == (176, 21) and split.y_test.sum() == 88
-    assert split.aux["kind"].value_counts().to_dict() == {k: 83 for k in KINDS}
+    assert split.aux["kind"].value_counts().to_dict() == dict.fromkeys(KINDS, 83)
     assert kind_changes(split.aux["kind"]) > 83  # interleaved (stored in blocks: 2 changes)
-    assert list(split.aux.columns) == feature_names(21) + [
-        "kind", "generator", "source_dataset", "source_row", "source_label"]
+    assert list(split.aux.columns) == [
+        *feature_names(21), "kind", "generator", "source_dataset", "source_row", "source_label"]
     assert (split.aux["generator"] == "benchmark_mixture").all()
 
 
 def test_cardio_rows_do_not_overlap_and_labels_are_right(cardio_split):
-    X, y, split = cardio_split
+    _, y, split = cardio_split
     own = split.aux[split.aux["kind"] != "unrealistic"]
     parts = [split.train_rows, split.test_rows, own["source_row"].to_numpy()]
     every = np.concatenate(parts)
@@ -140,7 +140,7 @@ def test_cardio_is_standardised_with_the_training_statistics(cardio_split):
 def test_cardio_labelled_anomalies_are_narrower_than_random_ones(cardio_split):
     """Step 2 takes the known anomalies cluster by cluster: they sit closer together than the
     realistic anomalies, a random sample of the same population."""
-    X, y, split = cardio_split
+    X, _, split = cardio_split
     labelled = X[split.train_rows[split.y_train == 1]]
     realistic = X[split.aux.loc[split.aux["kind"] == "realistic", "source_row"]]
 
@@ -161,7 +161,7 @@ def test_split_is_deterministic(cardio_split, small_sources):
     assert not np.array_equal(split.test_rows, other.test_rows)
 
 
-@pytest.mark.parametrize("name, n_anomalies", [("14_glass", 9), ("42_WBC", 10)])
+@pytest.mark.parametrize(("name", "n_anomalies"), [("14_glass", 9), ("42_WBC", 10)])
 def test_too_few_anomalies_on_real_data(name, n_anomalies, small_sources):
     X, y = adbench(TABULAR, name)
     with pytest.raises(ProtocolError, match=rf"^{name}: {n_anomalies} anomalies, the protocol needs at least 55 \+ f"):
@@ -311,7 +311,7 @@ def test_mapping_with_few_rows_cuts_the_original_features():
     np.testing.assert_array_equal(map_to_dimension(X, 30), X[:, :30])
 
 
-@pytest.mark.parametrize("X, d, match", [
+@pytest.mark.parametrize(("X", "d", "match"), [
     (np.ones((1, 3)), 5, "at least 2 rows"),
     (np.ones((10, 3)), 0, "d must be a positive integer"),
     (np.ones((10, 3)), 2.5, "d must be a positive integer"),

@@ -73,8 +73,7 @@ def _lower_with_torch(D, radii, smallest):
 def test_eap_with_the_torch_versions_equals_eap_with_the_compiled_ones(monkeypatch):
     """The GPU code path, run on CPU tensors: same k* and the same scores to the last bit."""
     from auxqual import distances
-    from auxqual.quality import EAP
-    from auxqual.quality import balls
+    from auxqual.quality import EAP, balls
     from tests.conftest import load_eap_fixture
 
     case = load_eap_fixture("pima")

@@ -53,7 +53,7 @@ def test_csv_and_parquet_inputs_and_a_method_without_spread(files):
     assert "score_std" not in frame.columns and len(frame) == 60
 
 
-@pytest.mark.parametrize("aux_name, expected", [("missing.csv", "missing.csv: file not found"),
+@pytest.mark.parametrize(("aux_name", "expected"), [("missing.csv", "missing.csv: file not found"),
                                                 ("wrong_width.csv", "an .npz whose columns have only positions")])
 def test_bad_input_exits_2_naming_the_file_and_writes_nothing(files, aux_name, expected, capsys):
     _, root = files
@@ -86,7 +86,7 @@ def test_console_script_help_lists_the_methods():
 
 
 # ------------------------------------------------------------------ the CLI never destroys or misreads data
-@pytest.fixture()
+@pytest.fixture
 def small(tmp_path):
     """A small named training set (columns on very different scales) and an auxiliary set."""
     rng = np.random.default_rng(7)
@@ -180,7 +180,7 @@ def test_non_finite_scores_are_never_written(small, capsys, monkeypatch):
     assert not (root / "out.parquet").exists()
 
 
-@pytest.mark.parametrize("param, expected", [("n_subsets=abc", "--param n_subsets=abc: eap expects a number"),
+@pytest.mark.parametrize(("param", "expected"), [("n_subsets=abc", "--param n_subsets=abc: eap expects a number"),
                                              ("n_subsets=2.5", "a parameter has the wrong type")])
 def test_a_parameter_of_the_wrong_type_is_one_line(small, param, expected, capsys):
     root, _ = small
@@ -190,7 +190,7 @@ def test_a_parameter_of_the_wrong_type_is_one_line(small, param, expected, capsy
     assert not (root / "out.parquet").exists()
 
 
-@pytest.mark.parametrize("out, expected", [("folder.parquet", "is a folder"),
+@pytest.mark.parametrize(("out", "expected"), [("folder.parquet", "is a folder"),
                                            ("a_file/out.parquet", "a_file is a file, not a folder"),
                                            ("/proc/auxqual-test/out.parquet", "/proc/auxqual-test")])
 def test_an_output_that_cannot_be_written_is_one_line_exit_2(small, out, expected, capsys, monkeypatch):
@@ -205,7 +205,7 @@ def test_an_output_that_cannot_be_written_is_one_line_exit_2(small, out, expecte
     assert (root / "folder.parquet").is_dir() and (root / "a_file").read_text() == ""
 
 
-@pytest.mark.parametrize("extra, expected", [(("--param", "n_subsets=abc"), "n_subsets=abc"),
+@pytest.mark.parametrize(("extra", "expected"), [(("--param", "n_subsets=abc"), "n_subsets=abc"),
                                              (("--method", "rarity", "--out", "/proc/out.parquet"),
                                               "/proc/out.parquet")])
 def test_failures_of_the_real_command_are_one_line_without_traceback(small, extra, expected):

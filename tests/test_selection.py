@@ -8,9 +8,19 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from auxqual.candidates import fit_candidates
-from auxqual.selection import (CandidateSpec, candidate_grid, holdout_split, parse_candidates, regret_summary,
-                               score_weights, select_fitted, select_generator, select_model, validation_weights,
-                               weighted_auroc)
+from auxqual.selection import (
+    CandidateSpec,
+    candidate_grid,
+    holdout_split,
+    parse_candidates,
+    regret_summary,
+    score_weights,
+    select_fitted,
+    select_generator,
+    select_model,
+    validation_weights,
+    weighted_auroc,
+)
 
 
 class Projection:
@@ -30,9 +40,9 @@ def _world(seed: int = 0):
     ``noise`` at x1, ``blind`` at x2 (sees nothing)."""
     rng = np.random.default_rng(seed)
     normals_val, normals_test = rng.normal(size=(60, 3)), rng.normal(size=(60, 3))
-    real_val = rng.normal(size=(20, 3)) + [3.0, 0.0, 0.0]
-    real_test = rng.normal(size=(60, 3)) + [3.0, 0.0, 0.0]
-    noise = rng.normal(size=(40, 3)) + [0.0, 4.0, 0.0]
+    real_val = rng.normal(size=(20, 3)) + np.array([3.0, 0.0, 0.0])
+    real_test = rng.normal(size=(60, 3)) + np.array([3.0, 0.0, 0.0])
+    noise = rng.normal(size=(40, 3)) + np.array([0.0, 4.0, 0.0])
     candidates = {"real": Projection(0), "noise": Projection(1), "blind": Projection(2)}
     X_test = np.vstack([normals_test, real_test])
     y_test = np.r_[np.zeros(60), np.ones(60)].astype(int)
@@ -136,9 +146,9 @@ def test_ties_are_broken_by_name_and_seed_not_by_order():
     names = ["a", "b", "c", "d", "e"]
     chosen = {}
     for seed in range(8):
-        forward = select_model({n: same for n in names}, y, random_state=seed).chosen
-        backward = select_model({n: same for n in reversed(names)}, y, random_state=seed).chosen
-        assert forward == backward == select_model({n: same for n in names}, y, random_state=seed).chosen
+        forward = select_model(dict.fromkeys(names, same), y, random_state=seed).chosen
+        backward = select_model(dict.fromkeys(reversed(names), same), y, random_state=seed).chosen
+        assert forward == backward == select_model(dict.fromkeys(names, same), y, random_state=seed).chosen
         chosen[seed] = forward
     assert len(set(chosen.values())) > 1        # the seed, not the position, decides
 
@@ -221,7 +231,7 @@ def _q3_tables():
                              "regret": float(test.max() - test[chosen]), "rank_corr": 0.0})
                 candidates += [{"dataset": dataset, "seed": seed, "task": "model", "score": score, "candidate": c,
                                 "val": v, "test_auroc": t, "chosen": i == chosen}
-                               for i, (c, v, t) in enumerate(zip(("a", "b", "c"), val, test))]
+                               for i, (c, v, t) in enumerate(zip(("a", "b", "c"), val, test, strict=True))]
     return pd.DataFrame(rows), pd.DataFrame(candidates)
 
 

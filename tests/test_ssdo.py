@@ -11,7 +11,6 @@ from auxqual.detectors import SSDO, IsolationForestPrior
 from auxqual.detectors.ssdo import squash
 
 
-
 def _anomatools_models():
     """anomatools (a test-only oracle, unmaintained) for the one test that compares with it;
     every other test here runs without it."""
@@ -45,7 +44,7 @@ def _random_problem(seed: int, n: int = 400, d: int = 6, m: int = 10):
     return X, y, rng.randn(150, d) * 1.7
 
 
-@pytest.mark.parametrize("seed, d", [(0, 3), (1, 8), (2, 21), (3, 64)])
+@pytest.mark.parametrize(("seed", "d"), [(0, 3), (1, 8), (2, 21), (3, 64)])
 def test_ssdo_agrees_with_anomatools_to_1e9(seed, d):
     anomatools_models = _anomatools_models()
     X, y, Q = _random_problem(seed, d=d)

@@ -11,14 +11,14 @@ from auxqual.userdata import align_to, check_schema_unchanged, load_project_data
 PREVIOUS = {"temp": "float", "pressure": "float", "count": "integer"}
 
 
-@pytest.mark.parametrize("current, named", [
+@pytest.mark.parametrize(("current", "named"), [
     ({"temp": "float", "pressure": "float", "count": "integer", "humidity": "float"}, "added ['humidity']"),
     ({"temp": "float", "count": "integer"}, "dropped ['pressure']"),
     ({"temperature": "float", "pressure": "float", "count": "integer"}, "column 'temp' renamed to 'temperature'"),
     ({"temp": "float", "pressure": "float", "count": "float"}, "'count' integer -> float"),
 ])
 def test_a_schema_change_is_an_error_naming_the_column(current, named):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=r"delete results/schema\.json") as error:
         check_schema_unchanged(PREVIOUS, current, path="data/train.parquet", record="results/schema.json")
     message = str(error.value)
     assert named in message and "data/train.parquet" in message and "delete results/schema.json" in message

@@ -109,11 +109,11 @@ def check_memory(n_rows: int, n_columns: int, option: str) -> None:
 
 def available_memory() -> int | None:
     """Bytes of memory available now (Linux ``MemAvailable``), else the physical memory, else None."""
-    with contextlib.suppress(OSError, ValueError, IndexError):  # no /proc (not Linux): physical memory
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+    # no /proc (not Linux): physical memory
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from auxqual.cli.help import GENERATOR_NAMES, RawDescriptionDefaultsHelpFormatter
 
@@ -125,11 +125,12 @@ def _plain(args: argparse.Namespace, params: dict[str, Any], X, y):
 
 def _benchmark(args: argparse.Namespace, params: dict[str, Any], X, y):
     from auxqual.generators import make
+    from auxqual.generators.benchmark import BenchmarkMixture
     from auxqual.io import load_dataset
 
     if not args.source:
         raise ValueError(f"{BENCHMARK}: give the other datasets with --source FILE (repeat it)")
     sources = {Path(path).stem: load_dataset(path) for path in args.source}
     params.setdefault("dataset", Path(args.data).stem)
-    generator = make(BENCHMARK, **params)
+    generator = cast(BenchmarkMixture, make(BENCHMARK, **params))  # make's name -> class: always this one
     return generator.generate(X, y, args.n, random_state=args.seed, sources=sources)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # imported where they are used, so that `auxqual --help` need
     import numpy as np
 
     from auxqual.io import Table
+    from auxqual.quality.registry import Scorer
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -82,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_and_score(args: argparse.Namespace, scorer: object, train: Table, X_aux: np.ndarray):
+def _fit_and_score(args: argparse.Namespace, scorer: Scorer, train: Table, X_aux: np.ndarray):
     """``(score, std)`` of ``scorer`` fitted on ``train``; a parameter of the wrong type that
     only the fit finds, and NaN or infinite scores, are ``ValueError``s."""
     from auxqual.cli.checks import check_finite_scores
     from auxqual.quality import score_with_std
 
+    if train.y is None:  # read_table(role="train") reads the labels or refuses the file
+        raise ValueError(f"{train.path}: no labels to fit --method {args.method} on")
     try:
         scorer.fit(train.X, train.y)
         score, std = score_with_std(scorer, X_aux)
@@ -117,7 +120,7 @@ def _accepted_params(method: str) -> set[str]:
     from auxqual.quality.registry import _all_scorers
 
     cls = _all_scorers().get(method)
-    return set(inspect.signature(cls.__init__).parameters) if cls is not None else set()
+    return set(inspect.signature(cls).parameters) if cls is not None else set()
 
 
 def _check_param_types(method: str, params: dict[str, object]) -> None:
@@ -129,7 +132,7 @@ def _check_param_types(method: str, params: dict[str, object]) -> None:
     if cls is None:
         return
     for key, value in params.items():
-        parameter = inspect.signature(cls.__init__).parameters.get(key)
+        parameter = inspect.signature(cls).parameters.get(key)
         default = None if parameter is None else parameter.default
         takes_text = parameter is not None and "str" in str(parameter.annotation)
         if isinstance(value, str) and isinstance(default, (bool, int, float)) and not takes_text:

@@ -13,4 +13,4 @@ from auxqual.detectors.iforest_prior import IsolationForestPrior
 from auxqual.detectors.registry import DETECTOR_NAMES, load_detector, make_detector, save_detector
 from auxqual.detectors.ssdo import SSDO
 
-__all__ = ["SSDO", "IsolationForestPrior", "DETECTOR_NAMES", "make_detector", "save_detector", "load_detector"]
+__all__ = ["DETECTOR_NAMES", "SSDO", "IsolationForestPrior", "load_detector", "make_detector", "save_detector"]

@@ -50,6 +50,7 @@ import numpy as np
 import sklearn
 import torch
 from numba import njit
+from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
 
 VERIFIED_SKLEARN = ("1.8", "1.9")  # release series tested bit for bit (1.8.0, 1.9.0, 1.9.1)
@@ -125,7 +126,7 @@ def resolve_max_samples(max_samples: int | float | str, n_samples: int) -> int |
     return None
 
 
-def average_path_length(n_samples_leaf: np.ndarray) -> np.ndarray:
+def average_path_length(n_samples_leaf: ArrayLike) -> np.ndarray:
     """``c(n)``: scikit-learn's ``_average_path_length``, the same numpy operations in the same order."""
     n = np.asarray(n_samples_leaf)
     shape = n.shape
@@ -609,5 +610,14 @@ def _path_lengths(X, children, feature, threshold, value, tree_depth) -> np.ndar
     return depths
 
 
-__all__ = ["CompiledForest", "VERIFIED_SKLEARN", "average_path_length", "compile_kernels", "fit_forest",
-           "resolve_max_samples", "score_samples", "score_samples_torch", "unsupported_reason"]
+__all__ = [
+    "VERIFIED_SKLEARN",
+    "CompiledForest",
+    "average_path_length",
+    "compile_kernels",
+    "fit_forest",
+    "resolve_max_samples",
+    "score_samples",
+    "score_samples_torch",
+    "unsupported_reason",
+]

@@ -62,12 +62,13 @@ class IsolationForestPrior(CheckedInputMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "IsolationForestPrior":
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> IsolationForestPrior:
         """Fit the forest on ``X`` (labels are ignored) and the min-max scaling."""
         X_checked = self._start_fit(X, name="X")
         self.fallback_reason_ = iforest_compiled.unsupported_reason(
             X.shape[0], self.max_samples, self.max_features, self.bootstrap, self.n_estimators)
         self.backend_ = SKLEARN if self.fallback_reason_ else COMPILED
+        self.forest_: iforest_compiled.CompiledForest | IsolationForest
         if self.backend_ == COMPILED:
             self.forest_ = iforest_compiled.fit_forest(X_checked, self.n_estimators, self.max_samples,
                                                        self.random_state)
@@ -106,8 +107,9 @@ class IsolationForestPrior(CheckedInputMixin, BaseEstimator):
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:
         """scikit-learn's ``score_samples`` (lower = more abnormal), from whichever forest was fitted."""
         if getattr(self, "backend_", SKLEARN) == SKLEARN:  # models pickled before the compiled forest
+            forest: IsolationForest = self.forest_  # the scikit-learn backend fitted one
             with config_context(assume_finite=True):  # checked by the caller, not once per tree
-                return self.forest_.score_samples(X)
+                return forest.score_samples(X)
         device = pick_device(getattr(self, "device", None) or "cpu")
         if device.type == "cpu":
             return iforest_compiled.score_samples(self.forest_, X)

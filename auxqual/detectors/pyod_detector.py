@@ -142,7 +142,7 @@ class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
         Z = (X - self.mean_) / self.scale_
         with threadpool_limits(self.num_threads):
             raw = self._log_scores(self._detector_scores(Z))
-            if self.one_class_:
+            if self.one_class_ or self.classifier_ is None:  # no classifier exactly in one-class mode
                 return self._one_class_scores(raw)
             return self.classifier_.decision_function(self._stack(Z, raw))
 

@@ -110,9 +110,8 @@ def save_detector(detector: Any, path: str | os.PathLike) -> Path:
     target = model_path_for(detector, path)
     if _is_torch_classifier(detector):
         return detector.save(target)
-    with atomic_path(target) as tmp:
-        with tmp.open("wb") as handle:
-            joblib.dump(detector, handle, compress=MODEL_COMPRESSION)
+    with atomic_path(target) as tmp, tmp.open("wb") as handle:
+        joblib.dump(detector, handle, compress=MODEL_COMPRESSION)
     return target
 
 

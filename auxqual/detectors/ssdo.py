@@ -20,6 +20,7 @@ instead of anomatools' per-point loop, and agrees with it to float tolerance.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ class SSDO(CheckedInputMixin, BaseEstimator):
     contamination : float, optional
         ``c`` of the squash threshold; default: the fraction of labelled anomalies
         in the data given to ``fit``.
-    device : str, optional
+    device : str or torch.device, optional
         torch device for the distance work; default ``cuda`` when present.
     block_elements : int, optional
         Largest distance block held in memory (entries); default 2**18 on CPU
@@ -64,7 +65,7 @@ class SSDO(CheckedInputMixin, BaseEstimator):
     """
 
     def __init__(self, k: int = 5, alpha: float = 2.3, prior: object | None = None, squash: bool = True,
-                 contamination: float | None = None, device: str | None = None,
+                 contamination: float | None = None, device: str | torch.device | None = None,
                  block_elements: int | None = None) -> None:
         self.k = k
         self.alpha = alpha
@@ -79,7 +80,7 @@ class SSDO(CheckedInputMixin, BaseEstimator):
         return binary_target_tags(super().__sklearn_tags__(), required=False)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "SSDO":
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> SSDO:
         """Fit the prior, the bandwidth η and the squash threshold on ``X``.
 
         ``y``: 1 = labelled anomaly, 0 = labelled normal (every row is labelled,
@@ -209,7 +210,14 @@ def squash(z: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(1.0 - np.exp(LOG_HALF * np.power(z / threshold, 2)), 0.0, 1.0)
 
 
-def _train_prior(prior: object, X: np.ndarray) -> np.ndarray:
+class _Prior(Protocol):
+    """A fitted prior detector: ``predict_proba(X)[:, 1]`` is P(anomaly) of each row."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, one row per row of ``X``."""
+
+
+def _train_prior(prior: _Prior, X: np.ndarray) -> np.ndarray:
     """The prior of the training rows, reusing the scores computed in ``fit`` when available."""
     cached = getattr(prior, "train_prior_", None)
     if cached is not None:

@@ -23,6 +23,7 @@ an error (``ValueError``): there is nothing to contrast the anomalies with.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,9 +47,10 @@ FORMAT = "auxqual.TorchClassifier/1"
 def _torch_threads(num_threads: int | None, device: torch.device) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(num_threads)`` on CPU, then restore."""
     previous = torch.get_num_threads()
-    change = num_threads is not None and device.type == "cpu" and int(num_threads) != previous
+    wanted = previous if num_threads is None or device.type != "cpu" else int(num_threads)
+    change = wanted != previous
     if change:
-        torch.set_num_threads(int(num_threads))
+        torch.set_num_threads(wanted)
     try:
         yield
     finally:
@@ -122,7 +124,7 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         self.scale_ = np.where(std > 0, std, 1.0)
         self.one_class_ = n_anomalies == 0
         self.model_ = self._build_model(X.shape[1])
-        self.train_score_range_ = None
+        self.train_score_range_: tuple[float, float] | None = None
         if self.one_class_:
             self.center_ = self._standardise(X[y == 0]).mean(axis=0)
             self.loss_curve_ = []
@@ -153,7 +155,7 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
-            for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+            for d_in, d_out in itertools.pairwise(sizes):
                 layers += [nn.Linear(d_in, d_out), nn.ReLU()]
             layers.append(nn.Linear(sizes[-1], 1))
             model = nn.Sequential(*layers)
@@ -163,7 +165,7 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         """Per-row loss weights from ``class_weight``."""
         if self.class_weight is None:
             return np.ones(y.shape[0])
-        if self.class_weight == "balanced":
+        if isinstance(self.class_weight, str):  # "balanced", the one name fit accepts
             counts = np.bincount(y, minlength=2)
             per_class = y.shape[0] / (2.0 * counts)
         else:
@@ -220,6 +222,8 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         or in one-class mode the training-range min-max scaling PyOD calls 'linear'."""
         scores = self.decision_function(X)
         if self.one_class_:
+            if self.train_score_range_ is None:  # fit and load set it in one-class mode
+                raise RuntimeError("TorchClassifier: a one-class model without its training score range")
             low, high = self.train_score_range_
             p_anomaly = np.clip((scores - low) / (high - low if high > low else 1.0), 0.0, 1.0)
         else:
@@ -235,7 +239,7 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         """Write config, standardisation and ``state_dict`` (all on CPU) to ``path``
         atomically with ``torch.save``; returns ``path``."""
         check_is_fitted(self, "model_")
-        payload = {
+        payload: dict[str, Any] = {
             "format": FORMAT,
             "config": {**self.get_params(), "hidden": tuple(int(h) for h in self.hidden)},
             "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auxqual.generators.base import Sample, BaseGenerator, check_count, check_seed
+from auxqual.generators.base import BaseGenerator, Sample, check_count, check_seed
 from auxqual.io import feature_names
 from auxqual.protocol import KINDS, ProtocolSplit, split_benchmark
 
@@ -40,7 +40,7 @@ class BenchmarkMixture(BaseGenerator):
         self.n_clusters = n_clusters
         self.count_params = count_params
 
-    def generate(self, X: np.ndarray, y: np.ndarray, n_samples: int | None = None, random_state: int = 0, *,
+    def generate(self, X: np.ndarray, y: np.ndarray | None, n_samples: int | None = None, random_state: int = 0, *,
                  sources: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
         """The auxiliary set of the protocol on the full dataset ``(X, y)``; see the module doc."""
         if sources is None:

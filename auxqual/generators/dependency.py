@@ -8,6 +8,8 @@ make *normal* data; the anomalies need only the per-feature densities, as here.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from scipy.stats import gaussian_kde
 
@@ -25,13 +27,16 @@ class DependencyKDE(BaseGenerator):
 
     name = "dependency"
 
-    def __init__(self, bw_method: str | float = "scott"):
+    def __init__(self, bw_method: Literal["scott", "silverman"] | float = "scott"):
         self.bw_method = bw_method
 
     def _validate(self, X: np.ndarray, y: np.ndarray) -> None:
         bw = self.bw_method
-        number = isinstance(bw, (int, float)) and not isinstance(bw, bool)
-        if not ((number and np.isfinite(bw) and bw > 0) or bw in BANDWIDTH_RULES):
+        if isinstance(bw, (int, float)) and not isinstance(bw, bool):
+            valid = bool(np.isfinite(bw) and bw > 0)
+        else:
+            valid = bw in BANDWIDTH_RULES
+        if not valid:
             raise ValueError(f"bw_method must be one of {BANDWIDTH_RULES} or a positive number, got {bw!r}")
         normal_rows(y, 2, self.name)
 

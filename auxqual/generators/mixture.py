@@ -35,8 +35,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
-from auxqual.generators.base import (BaseGenerator, Sample, check_count, check_positive, normal_rows,
-                                     spawn_int)
+from auxqual.generators.base import BaseGenerator, Sample, check_count, check_positive, normal_rows, spawn_int
 
 FULL_COVARIANCE_MAX_FEATURES = 64
 COVARIANCE_TYPES = ("auto", "full", "tied", "diag", "spherical")

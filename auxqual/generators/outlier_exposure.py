@@ -49,6 +49,8 @@ class OutlierExposure(BaseGenerator):
         if self.source_path is not None:
             X_src, y_src = load_dataset(self.source_path, require_labels=False)
             return X_src, y_src, self.source_name or Path(self.source_path).stem
+        if self.source is None:   # only when the generator was built without validation
+            raise ValueError(f"{self.name}: give exactly one of source=(X_src, y_src) or source_path=")
         X_src, y_src = self.source
         X_src = check_features(X_src, name="source X")
         if y_src is not None:
