@@ -36,8 +36,8 @@ def test_k_star_per_subset_is_the_references(reference):
 
 
 def test_probability_density_and_eap_match_the_reference_at_the_readmes_precision(reference):
-    """The README's claims: N and density bit-identical, P within 3e-8 (the reference stores
-    P rounded to float32), EAP within 3e-9, Q1 identical."""
+    """The claims of docs/concepts/eap.md and EAP's docstring: N and density bit-identical,
+    P within 3e-8 (the reference stores P rounded to float32), EAP within 3e-9, Q1 identical."""
     case, _, details = reference
     np.testing.assert_array_equal(details.N, case["N"])
     np.testing.assert_array_equal(details.density, case["dens"])

@@ -404,7 +404,7 @@ def test_cli_stops_quietly_when_the_reader_goes_away(repo):
 
 
 def test_cli_model_answers_in_words_with_data_set_score_q_and_params(repo, capsys):
-    """``auxqual lineage --model`` without ``--json``: every fact the README promises, readable."""
+    """``auxqual lineage --model`` without ``--json``: every fact docs/tutorials/auditing.md promises, readable."""
     assert cli("--model", "models/toy/local/eap/mlp/q50.pt") == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}

@@ -15,10 +15,11 @@ for realistic anomalies, close to the contamination ``c`` for unrealistic ones
 
 The default (*faithful*) mode reproduces the paper's reference implementation:
 the same random subsets from ``random_state=331`` (numpy's legacy generator: T
-uniforms, then one binomial mask per subset), the same k*, and P, N and EAP
-within 1e-6 of it. ``fit`` does everything that depends on the training data only
-(subsets, detectors, radii, k*); ``score_samples`` only the per-query work, so one
-fit serves many auxiliary sets.
+uniforms, then one binomial mask per subset), the same k*, N and the density bit for
+bit, P within 3e-8 (the reference stores P rounded to float32) and EAP within 3e-9
+(``tests/test_eap.py`` checks both on the reference's fixtures). ``fit`` does everything
+that depends on the training data only (subsets, detectors, radii, k*); ``score_samples``
+only the per-query work, so one fit serves many auxiliary sets.
 """
 
 from __future__ import annotations
@@ -159,8 +160,12 @@ class EAP(QualityScorer):
         them; ``n_subsets`` and ``random_state`` are then ignored.
     device : str, optional
         torch device of the distance work; default ``cuda`` when present, else CPU.
-    alpha, ssdo_k, prior_random_state : SSDO's label weight (2.3), bandwidth rank (5)
-        and isolation-forest seed (1), as in the paper.
+    alpha : float
+        SSDO's weight of the labels against its prior (2.3, as in the paper).
+    ssdo_k : int
+        SSDO's bandwidth rank: the k-th nearest neighbour sets the kernel width (5).
+    prior_random_state : int or None
+        Seed of the isolation forest of SSDO's prior (1, as in the paper).
     confidence : float
         Quantile that sets k* (0.95).
     n_jobs : int or None
@@ -172,6 +177,8 @@ class EAP(QualityScorer):
         Largest distance block held in memory, in matrix entries; default 2**18 on
         CPU (cache-sized), 2**26 on a GPU.
 
+    Notes
+    -----
     A scikit-learn estimator (``clone``, ``get_params``, ``Pipeline``): before ``fit`` scoring
     raises ``NotFittedError``; ``fit`` records ``n_features_in_`` (and ``feature_names_in_``
     for a DataFrame), and scoring rows of another width or with other column names raises a
