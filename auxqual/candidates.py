@@ -1,6 +1,6 @@
 """Fitting a grid of candidate detectors for Q3's model selection.
 
-Kept apart from :mod:`auxqual.selection` (which only compares decision scores) so that
+Kept apart from ``auxqual.selection`` (which only compares decision scores) so that
 code summarising selections does not depend on the detectors.
 """
 
@@ -15,7 +15,7 @@ from auxqual.selection import CandidateSpec
 
 def fit_candidates(specs: Sequence[CandidateSpec], X: Any, y: Any, *, random_state: int = 0,
                    device: str | None = None) -> dict[str, Any]:
-    """Fit every candidate on ``(X, y)`` (:func:`auxqual.detectors.registry.make_detector`
+    """Fit every candidate on ``(X, y)`` (``auxqual.detectors.registry.make_detector``
     with the candidate's parameters, ``random_state`` and ``device``); returns ``{name:
     fitted detector}`` in the order of ``specs``. A detector's ``ValueError`` (an unknown
     name or parameter, data it cannot fit) is re-raised with the candidate's name."""

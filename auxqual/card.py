@@ -1,6 +1,6 @@
 """One model's audit card: Markdown, JSON and a self-contained HTML page.
 
-:func:`write_card` reads a model file, its lineage sidecar (:mod:`auxqual.lineage`) and,
+``write_card`` reads a model file, its lineage sidecar (``auxqual.lineage``) and,
 where they exist, the files a project made by ``auxqual init`` writes around it, and says in
 one place what the model is and how it came to be shipped:
 
@@ -110,7 +110,7 @@ def write_card(model_path: str | os.PathLike, root: str | os.PathLike = ".",
 
 
 def card_paths(root: str | os.PathLike = ".", out: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Where :func:`write_card` writes, by format (see its ``out`` parameter).
+    """Where ``write_card`` writes, by format (see its ``out`` parameter).
 
     Parameters
     ----------
@@ -148,12 +148,12 @@ def card_schema() -> dict[str, Any]:
 
 
 def check_card(card: Mapping[str, Any]) -> None:
-    """Check ``card`` against :func:`card_schema` (skipped when ``jsonschema`` is not installed).
+    """Check ``card`` against ``card_schema`` (skipped when ``jsonschema`` is not installed).
 
     Parameters
     ----------
     card : Mapping
-        A card of :func:`build_card`.
+        A card of ``build_card``.
 
     Raises
     ------
@@ -178,19 +178,19 @@ def build_card(model_path: str | os.PathLike, root: str | os.PathLike = ".",
     Parameters
     ----------
     model_path, root, last
-        As for :func:`write_card`.
+        As for ``write_card``.
 
     Returns
     -------
     card : dict
-        The card (schema ``auxqual.card/1``; :func:`card_schema`).
+        The card (schema ``auxqual.card/1``; ``card_schema``).
     figures : dict of str to bytes
         PNG images named as in ``card["quantitative_analysis"]["graphics"]``.
 
     Raises
     ------
     ValueError
-        As for :func:`write_card`.
+        As for ``write_card``.
     """
     if int(last) < 1:
         raise ValueError(f"--last {last}: expected a number of runs >= 1")
@@ -278,7 +278,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def read_runs(root: Path) -> list[dict[str, Any]]:
-    """The project's run records, oldest first (:func:`auxqual.project.runs.list_runs`).
+    """The project's run records, oldest first (``auxqual.project.runs.list_runs``).
 
     Raises
     ------
@@ -688,7 +688,7 @@ def gate_history(metrics: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
 
 
 def _metric_keys(metrics: Any) -> list[tuple[str, str | None]]:
-    """The gate's metric names of a run record's ``metrics`` (as :mod:`auxqual.gate` names them)."""
+    """The gate's metric names of a run record's ``metrics`` (as ``auxqual.gate`` names them)."""
     if not isinstance(metrics, Mapping):
         return []
     keys: list[tuple[str, str | None]] = []
@@ -1128,7 +1128,7 @@ def render_markdown(card: Mapping[str, Any], html_name: str = "card.html") -> st
     Parameters
     ----------
     card : Mapping
-        A card of :func:`build_card`.
+        A card of ``build_card``.
     html_name : str
         The HTML page's file name, for the note on figures.
 
@@ -1259,7 +1259,7 @@ def render_html(card: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
     Parameters
     ----------
     card : Mapping
-        A card of :func:`build_card`.
+        A card of ``build_card``.
     figures : Mapping of str to bytes
         Its PNG figures by name.
 

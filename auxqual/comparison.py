@@ -4,21 +4,21 @@ The benchmark repeats the protocol's random split over seeds, so every Q1 / Q2 n
 comes as one value per (dataset, seed). This module turns those long tables into the
 statements a paper can make:
 
-- **Intervals over seeds** (:func:`interval_over_seeds`): per group, the mean and a
+- **Intervals over seeds** (``interval_over_seeds``): per group, the mean and a
   Student-t 95 % interval over the seeds (the seeds of one dataset are the repeats).
-- **Q2 curves** (:func:`q2_gain`, :func:`q2_curve_summary`): the test AUROC against q is
+- **Q2 curves** (``q2_gain``, ``q2_curve_summary``): the test AUROC against q is
   summarised per curve and seed as its normalised area (trapezoid over q / 100, divided by
   the span of q, so a flat curve at 0.8 has area 0.8) and as the gain over the ``random``
   score, i.e. selecting the same share q of the auxiliary set at random.
 - **Significance across datasets** (Demšar, JMLR 2006): a Friedman test over datasets
-  (blocks) × estimators (:func:`friedman`), the Nemenyi post-hoc test with its critical
-  difference (:func:`posthoc_nemenyi`, drawn by :func:`auxqual.plots.critical_difference`),
+  (blocks) × estimators (``friedman``), the Nemenyi post-hoc test with its critical
+  difference (``posthoc_nemenyi``, drawn by ``auxqual.plots.critical_difference``),
   and a Wilcoxon signed-rank test of one reference estimator (EAP) against each other
   one with Holm's step-down correction and win / tie / loss counts
-  (:func:`wilcoxon_holm`). Datasets are the independent units: every test first averages
-  each (dataset, estimator) over its seeds (:func:`block_means`), because seeds of one
+  (``wilcoxon_holm``). Datasets are the independent units: every test first averages
+  each (dataset, estimator) over its seeds (``block_means``), because seeds of one
   dataset share its data and are not independent samples.
-- **Degenerate scores** (:func:`n_distinct`, :func:`degenerate`): a score that is
+- **Degenerate scores** (``n_distinct``, ``degenerate``): a score that is
   constant, or takes fewer than 5 % distinct values, ranks by its tie-break, not by its
   values; its Q1 of about 0.5 is no evidence of a chance *ranking*, so tables and figures
   name it instead of reading it as one.
@@ -78,7 +78,7 @@ def is_degenerate(distinct: Any, n_rows: Any, *, min_fraction: float = MIN_DISTI
 
 
 def degenerate(scores: Any, *, min_fraction: float = MIN_DISTINCT_FRACTION) -> bool:
-    """Whether ``scores`` is degenerate (:func:`is_degenerate` of its :func:`n_distinct`
+    """Whether ``scores`` is degenerate (``is_degenerate`` of its ``n_distinct``
     over its number of rows): constant, or fewer than ``min_fraction`` distinct values."""
     values = np.asarray(scores, dtype=np.float64).ravel()
     return bool(is_degenerate(n_distinct(values), values.size, min_fraction=min_fraction))
@@ -170,12 +170,12 @@ def normalised_area(q: Any, values: Any) -> float:
 def q2_curve_summary(q2: pd.DataFrame, *, by: Sequence[str] = ("dataset", "generator", "detector"),
                      score: str = "score", seed: str = "seed", value: str = "auroc",
                      reference: str | None = RANDOM_SCORE) -> pd.DataFrame:
-    """One row per curve (``by``, score, seed): ``area`` (:func:`normalised_area` of
+    """One row per curve (``by``, score, seed): ``area`` (``normalised_area`` of
     ``value`` against q), ``gain`` (the normalised area of the gain over ``reference`` at
     the same q, = area − the reference's area; NaN when ``reference`` is None) and ``n_q``
     (budgets on the curve).
 
-    Take the interval over seeds with :func:`interval_over_seeds` (``value="gain"``).
+    Take the interval over seeds with ``interval_over_seeds`` (``value="gain"``).
     """
     if reference is None:
         _require(q2, [*by, score, seed, "q", value], "q2 table")
@@ -252,7 +252,7 @@ class FriedmanResult:
 def friedman(table: pd.DataFrame, value: str, *, treatment: str = "estimator", block: str = "dataset",
              seed: str = "seed", higher_is_better: bool = True, alpha: float = ALPHA) -> FriedmanResult:
     """Friedman's test that all treatments rank alike over the blocks
-    (``scipy.stats.friedmanchisquare`` on :func:`block_means`: means over seeds first).
+    (``scipy.stats.friedmanchisquare`` on ``block_means``: means over seeds first).
 
     Needs at least 3 treatments and 2 blocks (``ValueError`` otherwise, naming the counts).
     """
@@ -299,7 +299,7 @@ class NemenyiResult:
 def posthoc_nemenyi(table: pd.DataFrame, value: str, *, treatment: str = "estimator", block: str = "dataset",
                     seed: str = "seed", higher_is_better: bool = True, alpha: float = ALPHA) -> NemenyiResult:
     """Nemenyi's all-pairs test after Friedman (``scikit_posthocs.posthoc_nemenyi_friedman``
-    on :func:`block_means`), with the mean ranks and the critical difference the CD
+    on ``block_means``), with the mean ranks and the critical difference the CD
     diagram draws. Two treatments differ when their p-value is below ``alpha``,
     equivalently when their mean ranks are more than ``cd`` apart."""
     import scikit_posthocs
@@ -335,8 +335,8 @@ def wilcoxon_holm(table: pd.DataFrame, value: str, *, reference: str = REFERENCE
                   alpha: float = ALPHA, tie_tolerance: float = 1e-9) -> pd.DataFrame:
     """The reference against every other treatment over the blocks: a two-sided Wilcoxon
     signed-rank test (``scipy.stats.wilcoxon``, zero differences dropped) per pair on the
-    per-block means over seeds (:func:`block_means`), p-values Holm-adjusted over the
-    family of pairs (:func:`holm`), and the reference's win / tie / loss count over the
+    per-block means over seeds (``block_means``), p-values Holm-adjusted over the
+    family of pairs (``holm``), and the reference's win / tie / loss count over the
     blocks (a tie: means within ``tie_tolerance``).
 
     A pair without any non-zero difference is not tested: ``statistic`` NaN, ``p_value``
@@ -390,8 +390,8 @@ def degenerate_blocks(table: pd.DataFrame, *, flag: str = "degenerate", treatmen
 # --------------------------------------------------------------------------- whole comparisons
 def distinct_counts(scores: pd.DataFrame, score_names: Sequence[str], *, by: Sequence[str] = ("dataset",),
                     min_fraction: float = MIN_DISTINCT_FRACTION) -> pd.DataFrame:
-    """Per group of ``by`` and score: ``n_distinct`` (:func:`n_distinct`), ``n_rows`` and
-    ``degenerate`` (:func:`is_degenerate`) of the score's values on the group's rows
+    """Per group of ``by`` and score: ``n_distinct`` (``n_distinct``), ``n_rows`` and
+    ``degenerate`` (``is_degenerate``) of the score's values on the group's rows
     (one auxiliary set). Columns ``[*by, score, n_distinct, n_rows, degenerate]``."""
     _require(scores, [*by, *score_names], "scores table")
     rows = []
@@ -421,11 +421,11 @@ def significance(table: pd.DataFrame, value: str, *, treatment: str, block: str 
 
     - ``stats``: per treatment, best mean rank first: ``value`` (the column compared),
       ``mean_rank``, ``mean`` (over blocks of the per-block means over seeds), ``n_blocks``,
-      ``n_seeds``, ``degenerate_blocks`` (:func:`degenerate_blocks`), the Nemenyi p-value against
+      ``n_seeds``, ``degenerate_blocks`` (``degenerate_blocks``), the Nemenyi p-value against
       ``reference``, and the run's ``friedman_statistic``, ``friedman_p``, ``cd``, ``alpha``,
       ``note`` (why no test ran: fewer than 2 blocks or 3 treatments; its numbers are then NaN);
     - ``nemenyi``: the pairwise p-values, long (``treatment``, ``other``, ``p_value``);
-    - ``wilcoxon``: :func:`wilcoxon_holm` of ``reference`` against every other treatment,
+    - ``wilcoxon``: ``wilcoxon_holm`` of ``reference`` against every other treatment,
       with the other's ``degenerate_blocks``.
 
     The block and treatment columns keep their names, so a table says what it holds.
@@ -470,7 +470,7 @@ def compare_seeds(q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, *, reference: 
     generator, detector, score, q, auroc, degenerate`` (stage ``compare`` writes both; the
     benchmark flow pools them over datasets and seeds). Returns ``q1_intervals`` (per dataset
     and estimator, over seeds), ``q2_curves`` (area and gain of each curve, over seeds),
-    ``q2_gain`` (gain at each q, over seeds) and, from :func:`significance`, ``q1_stats``,
+    ``q2_gain`` (gain at each q, over seeds) and, from ``significance``, ``q1_stats``,
     ``q1_nemenyi``, ``q1_wilcoxon`` on Q1 and ``q2_stats``, ``q2_nemenyi``, ``q2_wilcoxon`` on
     the Q2 gain (per dataset: the mean over generators, detectors and seeds). Without a
     ``random`` score there is no gain: the Q2 tests compare the normalised area instead (their
@@ -491,7 +491,7 @@ def compare_seeds(q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, *, reference: 
 
 def _q2_curves(q2_seeds: pd.DataFrame, has_random: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(curves per seed, their intervals over seeds, the gain at each q with its interval)``
-    of :func:`compare_seeds`, each with the score's ``degenerate`` flag (on any seed)."""
+    of ``compare_seeds``, each with the score's ``degenerate`` flag (on any seed)."""
     by = ["dataset", "generator", "detector"]
     keys = [*by, "score"]
     curves = q2_curve_summary(q2_seeds, by=by, reference=RANDOM_SCORE if has_random else None)

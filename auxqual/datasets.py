@@ -16,7 +16,7 @@ datasets that ship inside scikit-learn.
   datasets mapped to the dimension of the target dataset).
 
 Files are written in the ADBench layout (``.npz`` with arrays ``X`` and ``y``) by
-:func:`save_npz`, which writes byte-identical files for identical arrays (NumPy's
+``save_npz``, which writes byte-identical files for identical arrays (NumPy's
 own ``savez`` stamps the current time into the zip entries).
 """
 

@@ -1,9 +1,9 @@
 """Blocked Euclidean distance computations in torch (float64).
 
 The EAP reference computes squared distances as ``‖a‖² − 2a·b + ‖b‖²`` in float64
-and clamps negatives to 0 before the square root. :func:`pairwise_distances`
+and clamps negatives to 0 before the square root. ``pairwise_distances``
 does the same, so ball-membership decisions at exact ties match the reference.
-Large problems are processed in row blocks (:func:`row_blocks`) so that no
+Large problems are processed in row blocks (``row_blocks``) so that no
 matrix larger than ``block_rows × n`` is ever held in memory.
 
 On CPU the product ``A·Bᵀ`` is turned into squared distances by one compiled
@@ -90,7 +90,7 @@ def pairwise_distances(A: torch.Tensor, B: torch.Tensor, *, a_sq: torch.Tensor |
                        b_sq: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distances between the rows of ``A`` and ``B`` via the norm expansion.
 
-    ``a_sq`` / ``b_sq`` are precomputed :func:`squared_norms` (column vectors) to
+    ``a_sq`` / ``b_sq`` are precomputed ``squared_norms`` (column vectors) to
     avoid recomputing them block after block.
     """
     return _finished(A, B, a_sq, b_sq, take_sqrt=True)
@@ -126,7 +126,7 @@ def distance_blocks(A: torch.Tensor, B: torch.Tensor, *, block_elements: int | N
     """Yield ``(rows, D)`` with ``D = pairwise_distances(A[rows], B)``, block by block.
 
     ``squared=True`` yields squared distances (no square root); ``block_elements``
-    defaults to :func:`default_block_elements` of ``A``'s device.
+    defaults to ``default_block_elements`` of ``A``'s device.
     """
     block_elements = block_elements or default_block_elements(A.device, B.shape[0])
     b_sq = squared_norms(B)

@@ -1,6 +1,6 @@
 """Example files for the "Your own data" quick start, built from data that ships with scikit-learn.
 
-:func:`write_own_data` plays the engineer's side: scikit-learn's breast-cancer table (569
+``write_own_data`` plays the engineer's side: scikit-learn's breast-cancer table (569
 tumours, 30 measurements; malignant = the "defect") written out as the files a user would
 have: a training table of normal rows with a handful of labelled defects, a labelled
 validation table, and an auxiliary set made by the user's "own" generator, which mixes good

@@ -1,11 +1,11 @@
 """Quality gates between nightly runs: is tonight's run worse than the last good one?
 
-A run is summarised (:func:`quality_summary`, :func:`run_metrics`) as named metrics: per
+A run is summarised (``quality_summary``, ``run_metrics``) as named metrics: per
 auxiliary set and quality score the score's mean and quantiles, the share of rows with no
 evidence (EAP at its prior: ``eap_std == 0``) and the mean per-row uncertainty
 (``eap_std``), the share of the set that selection would keep; for the model its
-validation AUROC and the decision. :func:`compare` holds each metric against the last good
-run's with a rule per metric kind (:class:`Rule`), and :func:`verdict` is the worst level
+validation AUROC and the decision. ``compare`` holds each metric against the last good
+run's with a rule per metric kind (``Rule``), and ``verdict`` is the worst level
 crossed: ``pass``, ``warn`` or ``fail``.
 
 A rule's tolerance is ``abs + rel · |last good value|`` (``numpy.isclose``'s form); a level
@@ -82,7 +82,7 @@ class KSRule:
 
 def quality_summary(scores: Mapping[str, np.ndarray], *, random_state: int = 0) -> dict[str, Any]:
     """One set's quality summary: per score its mean, quantiles and a sample of at most
-    :data:`MAX_SAMPLE` values (for the next run's KS test); with ``eap_std``, the share of
+    ``MAX_SAMPLE`` values (for the next run's KS test); with ``eap_std``, the share of
     rows at the prior and the mean uncertainty."""
     out: dict[str, Any] = {"rows": None, "scores": {}}
     for name, values in scores.items():
@@ -131,9 +131,9 @@ def _numeric(name: str, set_name: str | None, value: float, last: float, rule: R
 
 
 def compare(current: Mapping[str, Any], last_good: Mapping[str, Any], rules: Mapping[str, Any]) -> list[MetricResult]:
-    """Every gated metric of ``current`` against ``last_good`` (both :func:`run_metrics`
-    dicts); ``rules``: a :class:`Rule` per metric kind (``score_mean``, ``score_median``,
-    ``share_at_prior``, ``eap_std_mean``, ``kept_share``, ``val_auroc``), a :class:`KSRule`
+    """Every gated metric of ``current`` against ``last_good`` (both ``run_metrics``
+    dicts); ``rules``: a ``Rule`` per metric kind (``score_mean``, ``score_median``,
+    ``share_at_prior``, ``eap_std_mean``, ``kept_share``, ``val_auroc``), a ``KSRule``
     under ``ks``, and ``decision``: the level of a changed decision (``pass``/``warn``/``fail``).
     A set that is new tonight, or gone, is reported at the ``decision`` level."""
     results: list[MetricResult] = []

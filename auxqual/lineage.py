@@ -1,7 +1,7 @@
 """Lineage: content hashes, model sidecars and the lineage table.
 
 Every model file ``M`` gets a sidecar ``M.lineage.json`` (``q10.pt`` →
-``q10.pt.lineage.json``) that says what made it::
+``q10.pt.lineage.json``) that says what made it:
 
     {
       "schema": "auxqual.lineage/2",
@@ -21,15 +21,15 @@ Every model file ``M`` gets a sidecar ``M.lineage.json`` (``q10.pt`` →
 
 ``sha256`` of a file is the hash of its bytes; ``selected_rows_sha256`` is the
 hash of exactly the auxiliary rows that went into the model, in the canonical
-form of :func:`sha256_rows`; ``code_sha256`` is the hash of the code that made
-the model (:func:`code_sha256` of the stage's code deps). A sidecar holds nothing
+form of ``sha256_rows``; ``code_sha256`` is the hash of the code that made
+the model (``code_sha256`` of the stage's code deps). A sidecar holds nothing
 run-specific (no git revision, time or host): it is hashed into dvc.lock, which
 must not change when the same code re-runs on the same inputs. Sidecars of schema
 ``auxqual.lineage/1`` (with a ``git_rev`` instead) are still read; ``git_rev`` is
-dropped and ``code_sha256`` is empty. :func:`collect_lineage` gathers the sidecars into
+dropped and ``code_sha256`` is empty. ``collect_lineage`` gathers the sidecars into
 one table (one row per model × auxiliary set) that the queries and
-:func:`verify` work on. Paths are stored as written by the stage (relative to
-the repository root); :func:`verify` resolves them against a ``root``.
+``verify`` work on. Paths are stored as written by the stage (relative to
+the repository root); ``verify`` resolves them against a ``root``.
 
 Pure library code: no DVC or Prefect, no printing.
 """
@@ -183,7 +183,7 @@ class LineageRecord:
     auxiliary input also needs ``score``, ``q`` and ``selected_rows_sha256``
     (alias ``rows_sha256``) and may carry ``generator``, ``n_rows``, ``dataset`` and the
     quality-scores file that chose its rows (``scores_path`` with ``scores_sha256``).
-    ``model_sha256`` may be left empty: :func:`write_sidecar` fills it in.
+    ``model_sha256`` may be left empty: ``write_sidecar`` fills it in.
     Construction normalises aliases and paths (POSIX form) and validates hashes,
     raising ``ValueError`` naming the faulty field.
     """
@@ -224,7 +224,7 @@ class LineageRecord:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> LineageRecord:
-        """Inverse of :meth:`to_dict`; ``ValueError`` for another schema or a missing key.
+        """Inverse of ``to_dict``; ``ValueError`` for another schema or a missing key.
         A schema-1 payload's ``git_rev`` is ignored (see the module docstring)."""
         if not isinstance(payload, dict) or payload.get("schema") not in _READABLE_SCHEMAS:
             raise ValueError(f"not a lineage record (schema {SCHEMA!r} expected)")
@@ -329,7 +329,7 @@ def read_sidecar(path: str | os.PathLike) -> LineageRecord:
 def collect_lineage(models_dir: str | os.PathLike) -> pd.DataFrame:
     """Every sidecar under ``models_dir`` as one table, one row per (model,
     auxiliary set); a model without auxiliary inputs gets one row with empty
-    auxiliary columns. Columns: :data:`TABLE_COLUMNS`. Rows sorted by model path,
+    auxiliary columns. Columns: ``TABLE_COLUMNS``. Rows sorted by model path,
     then auxiliary-set path, score and q.
     """
     models_dir = Path(models_dir)

@@ -167,7 +167,7 @@ MEAN_SECONDS = "mean seconds"
 def q1_wide(q1: pd.DataFrame, score_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Q1 AUROC as a dataset × score matrix (index ``dataset``, one column per score).
 
-    ``q1``: the long table of :func:`q1_table` (``dataset``, ``score``, ``auroc``). Columns
+    ``q1``: the long table of ``q1_table`` (``dataset``, ``score``, ``auroc``). Columns
     follow ``score_names`` (default: the order of first appearance in ``q1``), rows are
     sorted by dataset. Every (dataset, score) cell must be present exactly once: ranks
     are only comparable on a complete table, so a missing or duplicate cell raises a
@@ -207,7 +207,7 @@ def q1_ranks(wide: pd.DataFrame) -> pd.DataFrame:
 def q1_comparison(q1: pd.DataFrame, score_names: Sequence[str] | None = None, *,
                   seconds: pd.DataFrame | None = None) -> pd.DataFrame:
     """The Q1 comparison table: a row per dataset (Q1 AUROC of each score), then a row
-    ``average rank`` (mean over datasets of :func:`q1_ranks`) and, when ``seconds`` is
+    ``average rank`` (mean over datasets of ``q1_ranks``) and, when ``seconds`` is
     given, a row ``mean seconds`` (mean over datasets of each score's time).
 
     ``q1``: ``dataset``, ``score``, ``auroc`` (one row per dataset and score).

@@ -1,6 +1,6 @@
 """Report figures (PNG) from the evaluation tables.
 
-Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas directly:
+Figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas directly:
 no pyplot, no global backend switch, no state shared between calls, safe in worker
 processes and on machines without a display. Each function takes tidy DataFrames
 (the ones the pipeline writes) and an output path, writes the PNG atomically and
@@ -162,7 +162,7 @@ def q2_curves(q2: pd.DataFrame, path: str | os.PathLike, *, notes: Mapping[str, 
     score (averaged over datasets).
 
     Read across a row to compare detectors, down a column to compare generators: every panel
-    of a detector shares one y-range (:func:`_auroc_limits` of all its curves), so a
+    of a detector shares one y-range (``_auroc_limits`` of all its curves), so a
     difference that looks large is large. The ``random`` score (selecting auxiliary anomalies
     at random) is drawn dashed black in every panel as the reference a score must beat, the
     AUROC without auxiliary anomalies (q = 0) as a grey dotted line, and q = 0 (none of the
@@ -202,7 +202,7 @@ def q2_curves(q2: pd.DataFrame, path: str | os.PathLike, *, notes: Mapping[str, 
 
 def _q2_panel(ax, curves: pd.Series, generator: str, detector: str, scores: Sequence[str],
               colors: dict[str, tuple], notes: Mapping[str, str]) -> None:
-    """One panel of :func:`q2_curves`: a line per score, the random reference, the q = 0 level."""
+    """One panel of ``q2_curves``: a line per score, the random reference, the q = 0 level."""
     baseline = None
     for score in scores:
         try:
@@ -232,7 +232,7 @@ def generator_summary(scores: pd.DataFrame, q2: pd.DataFrame, path: str | os.Pat
     test AUROC without auxiliary anomalies (q = 0, hollow) and with the whole set (q = 100,
     filled), joined by a line (right), so a glance shows whether the score's verdict on a
     generator matches what it does downstream. The right axis spans the values shown
-    (:func:`_auroc_limits`), not 0-1, and the legend sits below the panels, off the data.
+    (``_auroc_limits``), not 0-1, and the legend sits below the panels, off the data.
 
     ``scores``: one row per auxiliary anomaly of every generator (``generator`` and
     ``score`` columns); ``q2``: the Q2 table (averaged over datasets and scores here).
@@ -256,7 +256,7 @@ def generator_summary(scores: pd.DataFrame, q2: pd.DataFrame, path: str | os.Pat
 
 
 def _generator_auroc_panel(ax, q2: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str]) -> list:
-    """The right panel of :func:`generator_summary`; returns the legend handles."""
+    """The right panel of ``generator_summary``; returns the legend handles."""
     from matplotlib.lines import Line2D
 
     q_max = q2["q"].max()
@@ -367,7 +367,7 @@ def _q1_heatmap(figure: Figure, ax, values: np.ndarray, estimators: Sequence[str
 
 def _q1_single_dataset(auroc: pd.Series, dataset: str, path: str | os.PathLike,
                        notes: Mapping[str, str] | None = None) -> Path:
-    """:func:`q1_ranks` for one dataset: a bar per estimator of its Q1 AUROC (value printed),
+    """``q1_ranks`` for one dataset: a bar per estimator of its Q1 AUROC (value printed),
     in the order given (best first), chance at 0.5."""
     figure = _new_figure(7.5, max(3.6, 0.38 * len(auroc) + 1.6))
     ax = figure.add_subplot()
@@ -532,7 +532,7 @@ def _sort_crossbar_points(ax) -> None:
 
 def cd_diagram_from_tables(stats: pd.DataFrame, nemenyi: pd.DataFrame, path: str | os.PathLike, *,
                            treatment: str = "estimator", title: str = "Q1: mean rank over datasets (1 = best)") -> Path:
-    """:func:`cd_diagram` from the tables stage ``compare`` writes (``auxqual.comparison.significance``):
+    """``cd_diagram`` from the tables stage ``compare`` writes (``auxqual.comparison.significance``):
     ``stats`` (``treatment``, ``mean_rank``, ``cd``, ``alpha``, ``n_blocks``, ``degenerate_blocks``)
     and ``nemenyi`` (``treatment``, ``other``, ``p_value``, long). A treatment degenerate on some
     datasets is labelled "degenerate on k/N"."""

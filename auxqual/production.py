@@ -7,22 +7,22 @@ decides on a validation set, every candidate being one combination of
 - a quality score that ranks the set's rows (EAP, its ablations, a baseline),
 - ``q``: the top q % of the ranked rows added to the training data as anomalies
   (``q = 0``: the labelled anomalies alone, the same for every set and score),
-- a detector (a name of :mod:`auxqual.detectors.registry` with its parameters).
+- a detector (a name of ``auxqual.detectors.registry`` with its parameters).
 
-**The validation set** (:func:`make_split`): a seeded ``validation_fraction`` of the
+**The validation set** (``make_split``): a seeded ``validation_fraction`` of the
 training normals is held out of every fit. The validation anomalies are
 
 - ``labelled``: the rows of the user's validation table (its normals join the held-out
   normals), when one is given;
 - ``weighted_aux``: otherwise, a seeded ``aux_validation_fraction`` of every auxiliary set,
   held out of every fit, each row weighted by the consensus of the quality scores
-  (:func:`consensus_weights`): no single score wins on every dataset, so none decides alone
+  (``consensus_weights``): no single score wins on every dataset, so none decides alone
   how much a row counts. This is Q3's method, with the auxiliary rows a candidate validates
   on never among those it was trained with.
 
 Every candidate is scored on the same validation set, so their validation AUROCs compare;
 the best one is chosen, ties broken by a seeded key of the candidates' names
-(:func:`auxqual.selection.select_model`). Pure library code: no files, no printing.
+(``auxqual.selection.select_model``). Pure library code: no files, no printing.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ class Split:
 def make_split(y_train: np.ndarray, aux_sizes: Mapping[str, int], *, labelled_validation: bool,
                validation_fraction: float, aux_validation_fraction: float, max_fit_rows: int | None,
                max_validation_normals: int | None = None, random_state: int = 0) -> Split:
-    """The seeded split of :mod:`auxqual.production` (see its docstring).
+    """The seeded split of ``auxqual.production`` (see its docstring).
 
     Every labelled training anomaly stays in the fits; ``max_fit_rows`` bounds the fitted
-    rows (a seeded sample keeping every labelled anomaly, :func:`auxqual.sampling.sample_training_rows`);
+    rows (a seeded sample keeping every labelled anomaly, ``auxqual.sampling.sample_training_rows``);
     ``max_validation_normals`` bounds the held-out normals (scoring them is most of a large
     table's selection time, and a few thousand already pin an AUROC down).
     """

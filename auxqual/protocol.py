@@ -6,7 +6,7 @@ anomalies) and an auxiliary set whose quality is known by construction:
 * ``realistic``: held-out true anomalies of the dataset;
 * ``indistinguishable``: normals of the dataset, claimed to be anomalies;
 * ``unrealistic``: rows of *other* datasets, mapped to the same dimension
-  (:func:`auxqual.mapping.map_to_dimension`).
+  (``auxqual.mapping.map_to_dimension``).
 
 Every random choice is drawn from ``random_state``: each step gets its own child of
 ``numpy.random.SeedSequence(random_state)``, so the same inputs give identical arrays, and
@@ -62,7 +62,7 @@ class ProtocolCounts:
 
 @dataclass
 class ProtocolSplit:
-    """The result of :func:`split_benchmark`; every feature array is standardised with the
+    """The result of ``split_benchmark``; every feature array is standardised with the
     training mean and standard deviation (``mean_``, ``scale_``)."""
 
     dataset: str
@@ -91,7 +91,7 @@ def protocol_counts(n_anomalies: int, *, dataset: str, test_fraction: float = 0.
 
     ``t = clip(round(0.5·A), 50, 250)``, ``l = clip(round(0.02·A), 5, 50)``,
     ``f = min(round(0.48·A), 250, A − t − l)``; ``round`` is Python's (half to even). Raises
-    :class:`ProtocolError` when ``f < 1``, i.e. when there are too few anomalies to hold out
+    ``ProtocolError`` when ``f < 1``, i.e. when there are too few anomalies to hold out
     ``t`` test and ``l`` labelled anomalies and still have realistic auxiliary ones.
     """
     if isinstance(n_anomalies, bool) or not isinstance(n_anomalies, (int, np.integer)) or n_anomalies < 0:
@@ -133,8 +133,8 @@ def split_benchmark(X: np.ndarray, y: np.ndarray, *, dataset: str,
     ``sources`` maps the names of *other* datasets to their ``(X, y)``; a source named like
     ``dataset`` is ignored. ``min(n_sources, available)`` of them are chosen at random for the
     unrealistic rows (at least one must be available). ``count_params`` go to
-    :func:`protocol_counts`. The auxiliary rows come in a seeded random order (kinds
-    interleaved). Raises :class:`ProtocolError` (a ``ValueError``) when the dataset
+    ``protocol_counts``. The auxiliary rows come in a seeded random order (kinds
+    interleaved). Raises ``ProtocolError`` (a ``ValueError``) when the dataset
     has too few anomalies or normals, or no usable source.
     """
     X = check_features(X, name=dataset)
@@ -279,7 +279,7 @@ def _stratified(rng: np.random.Generator, labels: np.ndarray, k: int) -> np.ndar
 def _aux_frame(dataset: str, X: np.ndarray, realistic: np.ndarray, indistinguishable: np.ndarray,
                unrealistic: _Unrealistic, mean: np.ndarray, scale: np.ndarray) -> pd.DataFrame:
     """The auxiliary set, standardised, kinds in the order realistic, indistinguishable,
-    unrealistic, with each row's provenance (:func:`split_benchmark` then shuffles the rows)."""
+    unrealistic, with each row's provenance (``split_benchmark`` then shuffles the rows)."""
     f = realistic.size
     features = np.vstack([X[realistic], X[indistinguishable], unrealistic.X])
     own = np.concatenate([realistic, indistinguishable])

@@ -3,11 +3,11 @@
 EAP asks three questions of every row of the normals' distance matrix (and of
 the normals-to-queries matrix when scoring):
 
-* :func:`count_at_most`: how many entries of row ``i`` are ``≤`` each of a few
+* ``count_at_most``: how many entries of row ``i`` are ``≤`` each of a few
   thresholds (the covering ranks that set k*);
-* :func:`kth_smallest`: the value at position ``k`` of the sorted row (the ball
+* ``kth_smallest``: the value at position ``k`` of the sorted row (the ball
   radii);
-* :func:`smallest_containing_radius`: per column, the smallest radius among the
+* ``smallest_containing_radius``: per column, the smallest radius among the
   rows (ball centres) that strictly contain it (the rarity).
 
 Each answer is an exact count, selection or minimum over the same float64

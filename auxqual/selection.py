@@ -15,23 +15,23 @@ whether the validation set ranks them the way the test set does.
 an anomaly drawn with probability ∝ its weight scores above a normal drawn with
 probability ∝ its weight (ties count half). It is invariant to scaling the weights
 of one class, so normalising both classes to equal total mass changes nothing:
-normals simply weigh 1 each (:func:`validation_weights`), and only the *relative*
+normals simply weigh 1 each (``validation_weights``), and only the *relative*
 weights of the anomalies matter.
 
-**From a score to weights** (:func:`score_weights`): ``minmax`` scales the score to
+**From a score to weights** (``score_weights``): ``minmax`` scales the score to
 [0, 1] (the worst auxiliary anomaly gets weight 0, the best 1), ``rank`` uses the
 rank divided by the number of rows (robust to outlying score values), ``top_q`` puts
-weight 1 on the top ``q`` % (:func:`auxqual.metrics.top_q_indices`, the Q2
+weight 1 on the top ``q`` % (``auxqual.metrics.top_q_indices``, the Q2
 selection) and 0 elsewhere. A NaN score weighs 0; a constant score gives every row
 weight 1 (it carries no information, so it is the uniform weighting).
 
-**Generator selection** (:func:`select_generator`): auxiliary sets ranked by the
+**Generator selection** (``select_generator``): auxiliary sets ranked by the
 mean quality score of their rows, compared with their ranking by the test AUROC of
 a detector trained with each: Kendall's tau, and the regret of taking the set whose
 mean quality is highest.
 
 Pure library code: arrays and mappings in, a result out; no files, no printing, and no
-detector import (fitting a grid of candidates is :func:`auxqual.candidates.fit_candidates`),
+detector import (fitting a grid of candidates is ``auxqual.candidates.fit_candidates``),
 so code that only summarises Q3 results does not depend on the detectors.
 Ties (in validation AUROC, or in mean quality) are broken by a key computed from each
 candidate's name and ``random_state``, never by the order of the candidates.
@@ -84,7 +84,7 @@ def candidate_grid(grid: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[Cand
     """Every combination of a grid ``{detector: {param: [values, ...]}}`` as a candidate.
 
     A detector with an empty mapping gives one candidate with its defaults. Names come
-    from :func:`candidate_name`; the list follows the grid's order (detectors, then the
+    from ``candidate_name``; the list follows the grid's order (detectors, then the
     cartesian product of the values in the order given). ``ValueError`` names the entry
     at fault (not a mapping, a value list that is empty or not a list).
     """
@@ -230,7 +230,7 @@ def weighted_auroc(y: Any, decision: Any, weights: Any | None = None, *, name: s
 # --------------------------------------------------------------------------- model selection
 @dataclass(frozen=True)
 class SelectionResult:
-    """The outcome of :func:`select_model`.
+    """The outcome of ``select_model``.
 
     ``table``: one row per candidate (``candidate, val_auroc, test_auroc, chosen,
     oracle``; ``test_auroc`` NaN without test labels), in the candidates' order.
@@ -257,7 +257,7 @@ def select_model(val_decisions: Mapping[str, Any], y_val: Any, weights: Any | No
 
     ``val_decisions``: ``{candidate: decision scores on the validation set}``;
     ``y_val``: its labels (1 = anomaly); ``weights``: one per validation row (see
-    :func:`validation_weights`; ``None`` = all 1). With ``test_decisions`` and
+    ``validation_weights``; ``None`` = all 1). With ``test_decisions`` and
     ``y_test`` (both or neither), also the test AUROC of every candidate, the oracle,
     the regret and the rank correlation. Ties in validation AUROC are broken by a key of
     each candidate's name and ``random_state`` (not by the candidates' order).
@@ -292,7 +292,7 @@ def select_model(val_decisions: Mapping[str, Any], y_val: Any, weights: Any | No
 
 def select_fitted(candidates: Mapping[str, Any], X_val: Any, y_val: Any, weights: Any | None = None, *,
                   X_test: Any | None = None, y_test: Any | None = None, random_state: int = 0) -> SelectionResult:
-    """:func:`select_model` on fitted candidates: their decision scores on ``X_val`` (and
+    """``select_model`` on fitted candidates: their decision scores on ``X_val`` (and
     ``X_test`` when given) are computed first."""
     test = None if X_test is None else decisions(candidates, X_test)
     return select_model(decisions(candidates, X_val), y_val, weights, test_decisions=test, y_test=y_test,
@@ -302,7 +302,7 @@ def select_fitted(candidates: Mapping[str, Any], X_val: Any, y_val: Any, weights
 # --------------------------------------------------------------------------- generator selection
 @dataclass(frozen=True)
 class GeneratorSelection:
-    """The outcome of :func:`select_generator`: the set with the highest mean quality
+    """The outcome of ``select_generator``: the set with the highest mean quality
     (``chosen``), the set with the best test AUROC (``oracle``), ``regret`` (oracle −
     chosen test AUROC), Kendall's ``tau`` between the two rankings (NaN when either is
     constant), and ``table`` (``set, mean_quality, test_auroc, chosen, oracle``)."""

@@ -73,7 +73,7 @@ def dask_cluster(folder: str | os.PathLike, workers: int = 2, *, host: str = "12
                  env: Mapping[str, str] | None = None, preload: str | None = None, start_timeout: float = 180,
                  stop_timeout: float = 30) -> Iterator[Cluster]:
     """Start a scheduler and ``workers`` single-threaded workers in ``folder``; yield the
-    :class:`Cluster` once every worker has registered (``TimeoutError`` after
+    ``Cluster`` once every worker has registered (``TimeoutError`` after
     ``start_timeout`` s, naming the log files); stop them all on exit.
 
     ``env`` is the processes' environment (default: this one). ``preload``: a module or

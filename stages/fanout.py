@@ -1,7 +1,7 @@
 """Run independent cells of work (dataset × generator × score × detector × q) and
 collect their results in input order.
 
-One entry point, :func:`run_cells`. The runner changes where the cells run, never
+One entry point, ``run_cells``. The runner changes where the cells run, never
 what they return: each cell must be a pure function of its inputs (seeds come from
 the cell itself), so every runner gives the same results, in the same order.
 
@@ -21,12 +21,12 @@ Runners (params ``fanout.runner``):
   absolute path (a shared file system) with the same code and environment: the cells
   read and write the stage's files by path relative to the repository root. The cell
   function travels by name (``stages.train.fit_cell``, never ``__main__``: see
-  :func:`importable`), so the scheduler and the workers import ``stages`` and ``auxqual``
+  ``importable``), so the scheduler and the workers import ``stages`` and ``auxqual``
   from their environment (the project's editable install), once: restart them after
   changing the code. Inside a worker (a daemonic process) the library's parallel loops
   run on threads or in the worker itself, with the same results. A cell's own
   ``ValueError`` reaches the stage unchanged; any other failure on the cluster (a module
-  the scheduler cannot import, a worker lost too often) as :class:`CellFailed`, one line
+  the scheduler cannot import, a worker lost too often) as ``CellFailed``, one line
   with the remote cause.
 
 Prefect and Dask are imported only inside those runners, so ``dvc repro`` with the
@@ -117,7 +117,7 @@ def run_cells(func: Callable[[T], R], cells: Iterable[T], *, runner: str = "seri
 
 
 def options_from_params(params: BenchmarkParams) -> dict[str, Any]:
-    """``runner``, ``workers`` and ``address`` for :func:`run_cells` from the ``fanout``
+    """``runner``, ``workers`` and ``address`` for ``run_cells`` from the ``fanout``
     section of the checked params (``address`` only for the ``dask`` runner)."""
     fan = params.fanout
     options: dict[str, Any] = {"runner": fan.runner, "workers": fan.workers}
@@ -199,7 +199,7 @@ class _NoTraceback(logging.Filter):
 
 @contextlib.contextmanager
 def _one_line_failures() -> Iterator[None]:
-    """:class:`_NoTraceback` on Prefect's flow-run and task-run loggers while the body runs."""
+    """``_NoTraceback`` on Prefect's flow-run and task-run loggers while the body runs."""
     loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
     quiet = _NoTraceback()
     for logger in loggers:
@@ -213,7 +213,7 @@ def _one_line_failures() -> Iterator[None]:
 
 @dataclass
 class _Job:
-    """What one ``fanout`` flow run does (see :func:`_fanout`)."""
+    """What one ``fanout`` flow run does (see ``_fanout``)."""
 
     func: Callable[[Any], Any]
     cells: list[Any]

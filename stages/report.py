@@ -71,12 +71,12 @@ def degenerate_counts(seeds: pd.DataFrame, name: str, units: list[str]) -> tuple
 
 
 def degenerate_notes(seeds: pd.DataFrame, name: str, units: list[str]) -> dict[str, str]:
-    """``{score: "degenerate on k/N"}`` (:func:`degenerate_counts`), the figures' labels."""
+    """``{score: "degenerate on k/N"}`` (``degenerate_counts``), the figures' labels."""
     return notes_from_counts(*degenerate_counts(seeds, name, units))
 
 
 def notes_from_counts(counts: dict[str, int], total: int) -> dict[str, str]:
-    """``{score: "degenerate on k/N"}`` from :func:`degenerate_counts`'s answer."""
+    """``{score: "degenerate on k/N"}`` from ``degenerate_counts``'s answer."""
     return {score: f"degenerate on {count}/{total}" for score, count in counts.items()}
 
 

@@ -1,7 +1,7 @@
 """The ``auxqual`` command: one sub-command per module (score, generate, lineage, select, init,
-stage, runs, card; run and schedule, both in :mod:`auxqual.cli.run`).
+stage, runs, card; run and schedule, both in ``auxqual.cli.run``).
 
-Building the parser imports only the standard library and :mod:`auxqual.cli.help`: each
+Building the parser imports only the standard library and ``auxqual.cli.help``: each
 sub-command module imports numpy, pandas, scikit-learn or torch inside its ``run``, so
 ``auxqual --help`` and every ``auxqual <command> --help`` answer at once, and ``auxqual
 lineage`` never loads torch (tests/test_cli_startup.py).

@@ -4,7 +4,7 @@
     auxqual card --model models/digits/local/eap/mlp/q20.pt --out reports/q20-card.html
 
 Reads the model, its lineage sidecar and, in a project made by ``auxqual init``, the
-selection, evaluation, gate and run records beside it (:mod:`auxqual.card`). A model file
+selection, evaluation, gate and run records beside it (``auxqual.card``). A model file
 whose sha256 no longer matches its sidecar is stated in the card, loudly; what does not
 apply (a benchmark model has no selection, validation AUROC or gate) is marked not available.
 """
@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the card; print the three paths; return 0 (a ``ValueError`` exits 2 in :func:`auxqual.cli.main`)."""
+    """Write the card; print the three paths; return 0 (a ``ValueError`` exits 2 in ``auxqual.cli.main``)."""
     from auxqual.card import write_card
 
     written = write_card(args.model, root=args.root, out=args.out, last=args.last)

@@ -36,4 +36,4 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 
 class RawDescriptionDefaultsHelpFormatter(DefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """:class:`DefaultsHelpFormatter` keeping the description's line breaks (a docstring)."""
+    """``DefaultsHelpFormatter`` keeping the description's line breaks (a docstring)."""

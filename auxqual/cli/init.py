@@ -1,4 +1,4 @@
-"""``auxqual init``: scaffold a project for your own data (see :mod:`auxqual.project.scaffold`).
+"""``auxqual init``: scaffold a project for your own data (see ``auxqual.project.scaffold``).
 
     auxqual init DIR --train train.parquet [--validation val.parquet] [--aux NAME=FILE ...]
                      [--generator local ...]

@@ -154,7 +154,7 @@ def _print(frame: pd.DataFrame, view: tuple[str, ...], as_json: bool, heading: s
 def _print_models(frame: pd.DataFrame) -> None:
     """``--model`` in words, one block per model: its hash and the code that made it, the
     stage and detector with their parameters, the training data, and every auxiliary anomaly
-    set with the score and q that selected its rows. Hashes are cut to :data:`SHORT`
+    set with the score and q that selected its rows. Hashes are cut to ``SHORT``
     characters (``--json`` gives them whole)."""
     blocks = []
     for path, rows in frame.groupby("model_path", sort=True):

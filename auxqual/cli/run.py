@@ -4,8 +4,8 @@
     auxqual schedule [--repo DIR] --cron "0 2 * * *" [--timezone Europe/Brussels] [--name nightly]
 
 Both work in a project made by ``auxqual init`` (and in the benchmark repository): the flow
-is :func:`auxqual.flows.pipeline.pipeline`, the deployment :func:`auxqual.flows.deploy.serve`, imported
-inside :func:`run` only, so ``auxqual --help`` never loads Prefect or DVC.
+is ``auxqual.flows.pipeline.pipeline``, the deployment ``auxqual.flows.deploy.serve``, imported
+inside ``run`` only, so ``auxqual --help`` never loads Prefect or DVC.
 """
 
 from __future__ import annotations

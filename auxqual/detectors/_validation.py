@@ -1,7 +1,7 @@
 """scikit-learn's fitted-state and input checks, shared by every estimator of the library.
 
 Every detector and quality score is a scikit-learn ``BaseEstimator`` and validates its input
-the same way (:class:`CheckedInputMixin`):
+the same way (``CheckedInputMixin``):
 
 - ``fit`` first forgets any earlier fit (every attribute ending in ``_``), checks the data
   (``auxqual.io.check_features``: a finite 2-D float matrix, with a one-line ``ValueError``
@@ -103,8 +103,8 @@ def check_min_samples(X: np.ndarray, minimum: int, name: str, owner: str) -> Non
 class CheckedInputMixin:
     """Fitted state and input validation of an estimator (see the module docstring).
 
-    ``fit`` calls :meth:`_start_fit` first and :meth:`_end_fit` last; every scoring method
-    calls :meth:`_checked_input`.
+    ``fit`` calls ``_start_fit`` first and ``_end_fit`` last; every scoring method
+    calls ``_checked_input``.
     """
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -7,9 +7,9 @@ This module grows all the trees of one forest in one compiled call (numba) and s
 all rows against all trees in another, on CPU, or as tensors on a GPU (torch).
 
 It reproduces, step by step, the source of scikit-learn 1.9 (read in 1.9.1), which 1.8
-shares: the release series in :data:`VERIFIED_SKLEARN`, tested bit for bit on 1.8.0, 1.9.0
+shares: the release series in ``VERIFIED_SKLEARN``, tested bit for bit on 1.8.0, 1.9.0
 and 1.9.1 (1.7 differs on features whose range is near the constant-feature threshold);
-:func:`unsupported_reason` sends any other series back to scikit-learn itself:
+``unsupported_reason`` sends any other series back to scikit-learn itself:
 
 * ``ensemble/_iforest.py`` ``IsolationForest.fit``: ``X`` as float32; the uniform
   ``y = check_random_state(random_state).uniform(size=n)``; ``max_samples``;
@@ -35,7 +35,7 @@ and 1.9.1 (1.7 differs on features whose range is near the constant-feature thre
   can stop a split).
 * ``ensemble/_iforest.py`` ``_compute_score_samples``: per tree, ``depth(leaf) +
   c(n_node_samples(leaf)) − 1`` added in tree order, then ``−2^(−depths / (T·c(max_samples)))``
-  with :func:`average_path_length` numpy's arithmetic (computed by numpy, not compiled).
+  with ``average_path_length`` numpy's arithmetic (computed by numpy, not compiled).
 
 What it does not reproduce (the caller falls back to scikit-learn): ``bootstrap=True``,
 ``max_features`` below all features, sample weights, missing values, sparse input.
@@ -146,7 +146,7 @@ def fit_forest(X: np.ndarray, n_estimators: int = 100, max_samples: int | float 
     """Grow the trees ``IsolationForest(n_estimators, max_samples, random_state=…)`` grows on ``X``.
 
     ``X`` is a finite 2-D array (converted to float32, as scikit-learn does); call
-    :func:`unsupported_reason` first.
+    ``unsupported_reason`` first.
     """
     X32 = np.asarray(X, dtype=np.float32)
     n = X32.shape[0]
@@ -180,7 +180,7 @@ def score_samples(forest: CompiledForest, X: np.ndarray) -> np.ndarray:
 
 def score_samples_torch(forest: CompiledForest, X: torch.Tensor | np.ndarray,
                         device: torch.device | str = "cpu") -> np.ndarray:
-    """:func:`score_samples` with the tree walks as tensor operations on ``device``
+    """``score_samples`` with the tree walks as tensor operations on ``device``
     (every row against every tree at once, in row chunks); the same numbers."""
     device = torch.device(device)
     X = torch.as_tensor(np.asarray(X, dtype=np.float32) if isinstance(X, np.ndarray) else X)
@@ -306,7 +306,7 @@ def _mask_for(rng: int) -> int:  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _randint_closed(state: np.ndarray, rng: int) -> int:  # pragma: no cover - compiled
-    """``RandomState.randint(0, rng + 1)`` (masked rejection, 32-bit draws; rng < 2**32 − 1)."""
+    """``RandomState.randint(0, rng + 1)`` (masked rejection, 32-bit draws; rng < ``2**32`` − 1)."""
     if rng == 0:
         return 0
     mask = _mask_for(rng)

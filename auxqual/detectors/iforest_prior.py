@@ -7,7 +7,7 @@ clipped to [0, 1]. PyOD scores the training data twice (once in ``fit``, once in
 scores the training data once and reproduces PyOD's arithmetic step by step,
 so its probabilities are bit-identical to PyOD's while costing one pass less.
 
-The forest itself is :mod:`auxqual.detectors.iforest_compiled`: scikit-learn's trees
+The forest itself is ``auxqual.detectors.iforest_compiled``: scikit-learn's trees
 grown and scored by compiled loops (or, on a GPU, scored as tensors), the same numbers
 bit for bit at a fraction of the time. Inputs it does not reproduce (another
 scikit-learn series, ``bootstrap=True``, ``max_features < 1.0``, a ``max_samples`` that
@@ -44,9 +44,11 @@ class IsolationForestPrior(CheckedInputMixin, BaseEstimator):
         loops; a GPU (``"cuda"``), tensor operations. The trees are grown on CPU
         either way, and the scores are the same bits.
 
+    Notes
+    -----
     Fitted attributes: ``n_features_in_`` (and ``feature_names_in_`` when fitted on a
     DataFrame: scoring checks both, so another width raises a ``ValueError`` instead of
-    reading past the end of a row), ``forest_`` (a :class:`~auxqual.detectors.iforest_compiled.CompiledForest`
+    reading past the end of a row), ``forest_`` (a ``CompiledForest``
     or scikit-learn's ``IsolationForest``), ``backend_`` (``"compiled"`` or
     ``"scikit-learn"``) and ``fallback_reason_`` (why scikit-learn ran, else ``None``).
     """

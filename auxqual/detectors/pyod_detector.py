@@ -54,6 +54,8 @@ class PyODStackClassifier(CheckedInputMixin, BaseEstimator):
         one thread and 0.5-0.9 s with two (scikit-learn's neighbour search spins
         its OpenMP threads). Parallelism belongs across fan-out cells.
 
+    Notes
+    -----
     Fitted attributes: ``knn_``, ``iforest_``, ``classifier_`` (``None`` in
     one-class mode), ``mean_``, ``scale_`` (feature standardisation),
     ``score_mean_``, ``score_scale_`` (standardisation of the log-scores, from the

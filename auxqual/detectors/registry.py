@@ -4,15 +4,15 @@ Names (``DETECTOR_NAMES``), each a fresh unfitted detector with PyOD's interface
 (``fit(X, y)``, ``decision_function`` higher = more anomalous, ``predict_proba``
 n × 2, columns normal / anomaly):
 
-- ``ssdo``: :class:`auxqual.detectors.ssdo.SSDO`, label propagation over an
+- ``ssdo``: ``auxqual.detectors.ssdo.SSDO``, label propagation over an
   isolation-forest prior (EAP's detector). Its prior's seed is fixed (1, as in
   EAP), so ``random_state`` is not passed to it; ``device`` is.
-- ``mlp``: :class:`auxqual.detectors.torch_classifier.TorchClassifier`, a small
+- ``mlp``: ``auxqual.detectors.torch_classifier.TorchClassifier``, a small
   torch MLP classifier (``random_state``, ``device``).
-- ``pyod_stack``: :class:`auxqual.detectors.pyod_detector.PyODStackClassifier`,
+- ``pyod_stack``: ``auxqual.detectors.pyod_detector.PyODStackClassifier``,
   PyOD KNN + IForest scores fitted on the normals and stacked under a logistic
   regression (XGBOD's recipe without xgboost) (``random_state``).
-- ``iforest``: :class:`auxqual.detectors.iforest_prior.IsolationForestPrior`, an
+- ``iforest``: ``auxqual.detectors.iforest_prior.IsolationForestPrior``, an
   unsupervised reference: it ignores the labels, so auxiliary anomalies only act
   as contamination of its training data (``random_state``).
 
@@ -100,7 +100,7 @@ def model_path_for(detector: Any, path: str | os.PathLike) -> Path:
 
 
 def save_detector(detector: Any, path: str | os.PathLike) -> Path:
-    """Save a fitted detector atomically; returns the final path (see :func:`model_path_for`).
+    """Save a fitted detector atomically; returns the final path (see ``model_path_for``).
 
     joblib files are zlib-compressed (level 3): SSDO and the PyOD stack keep their
     training rows, and compressed they take 3–4× less disk and DVC cache (the

@@ -47,7 +47,7 @@ class SSDO(CheckedInputMixin, BaseEstimator):
     alpha : float
         Weight of the label-propagation term against the prior (2.3).
     prior : object with ``fit`` and ``prior`` / ``predict_proba``, optional
-        The unsupervised prior; default :class:`IsolationForestPrior` (PyOD
+        The unsupervised prior; default ``IsolationForestPrior`` (PyOD
         ``IForest(random_state=1)``, linear probabilities). ``fit`` fits a copy
         (``sklearn.base.clone``, else a deep copy) in ``prior_``; the object passed
         in is left untouched, so several SSDOs may share it.
@@ -60,8 +60,8 @@ class SSDO(CheckedInputMixin, BaseEstimator):
     device : str or torch.device, optional
         torch device for the distance work; default ``cuda`` when present.
     block_elements : int, optional
-        Largest distance block held in memory (entries); default 2**18 on CPU
-        (cache-sized), 2**26 on a GPU.
+        Largest distance block held in memory (entries); default ``2**18`` on CPU
+        (cache-sized), ``2**26`` on a GPU.
     """
 
     def __init__(self, k: int = 5, alpha: float = 2.3, prior: object | None = None, squash: bool = True,

@@ -7,8 +7,8 @@ binary cross-entropy, a few dozen mini-batch epochs. A fit on 1,200 × 64 takes
 about 0.1-0.2 s on one CPU core (see ``num_threads``).
 
 Determinism: weights are initialised under ``torch.manual_seed(random_state)``
-inside :func:`torch.random.fork_rng` (the caller's global RNG state is left as it
-was) and mini-batches are shuffled with a private :class:`torch.Generator`, so on
+inside ``torch.random.fork_rng`` (the caller's global RNG state is left as it
+was) and mini-batches are shuffled with a private ``torch.Generator``, so on
 CPU the same data and seed give identical scores. On CUDA results agree up to
 float tolerance.
 
@@ -80,6 +80,8 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
         belongs one level up, across fan-out cells. The setting is process-wide
         while it lasts, so do not share one process's torch across threads.
 
+    Notes
+    -----
     Fitted attributes: ``model_`` (the torch module), ``mean_``, ``scale_``
     (standardisation), ``n_features_in_``, ``one_class_``, ``device_``,
     ``train_score_range_`` (min and max training score, for ``predict_proba`` in
@@ -262,7 +264,7 @@ class TorchClassifier(CheckedInputMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> TorchClassifier:
-        """Load a model written by :meth:`save` onto ``device``.
+        """Load a model written by ``save`` onto ``device``.
 
         By default onto the kind of device it was trained on when this machine has
         one (then its scores are the saved model's, bit for bit), else the CPU (equal

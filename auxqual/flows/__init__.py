@@ -1,11 +1,11 @@
 """Prefect flows of the pipeline, shipped in the wheel: orchestration only, no algorithm.
 
-- :mod:`auxqual.flows.pipeline`: ``dvc repro`` as a flow (one task per stage, retries while the
+- ``auxqual.flows.pipeline``: ``dvc repro`` as a flow (one task per stage, retries while the
   repository is busy, one run at a time per repository, artifacts and a run record for every run).
   ``auxqual run`` runs it once.
-- :mod:`auxqual.flows.deploy`: the pipeline on a cron schedule (``flow.serve`` on one machine);
+- ``auxqual.flows.deploy``: the pipeline on a cron schedule (``flow.serve`` on one machine);
   ``auxqual schedule`` serves it.
-- :mod:`auxqual.flows.dvcrepo`: the plumbing (run ``dvc``, read its status and DAG, edit
+- ``auxqual.flows.dvcrepo``: the plumbing (run ``dvc``, read its status and DAG, edit
   params.yaml); it imports neither Prefect nor DVC.
 
 This is the only part of the ``auxqual`` package that imports Prefect, and nothing else in the

@@ -12,7 +12,7 @@ Ctrl-C (its schedule is paused until it is served again). Run it again with anot
 starts a run now.
 
 The cron comes from ``--cron``, else ``schedule.cron`` in the repository's params.yaml
-when that key exists, else :data:`DEFAULT_CRON`.
+when that key exists, else ``DEFAULT_CRON``.
 
 Overlapping runs: the deployment allows one active run (``concurrency_limit=1``). With
 ``--overlap enqueue`` (default) a run that comes due while the previous one is still
@@ -47,7 +47,7 @@ OVERLAP = {"enqueue": "ENQUEUE", "cancel": "CANCEL_NEW"}
 
 def cron_for(repo: Path, cron: str | None = None) -> str:
     """``cron`` when given, else ``schedule.cron`` of the repository's params.yaml, else
-    :data:`DEFAULT_CRON`; checked by Prefect's own cron schedule model."""
+    ``DEFAULT_CRON``; checked by Prefect's own cron schedule model."""
     if not cron:
         schedule = (load_params(repo).get("schedule") or {})
         cron = schedule.get("cron") if isinstance(schedule, dict) else None

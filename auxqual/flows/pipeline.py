@@ -43,7 +43,7 @@ three more steps:
 - on success (task ``record-run``, still holding the repository's slot): the run's record
   ``runs/<UTC yyyymmddTHHMMSSZ>-<short flow run id>.json`` (schema ``auxqual.run/1``: inputs
   and their sha256, the decision, the validation AUROC and interval, the model and its
-  sha256, the stages that ran; see :mod:`auxqual.project.runs`), then one git commit
+  sha256, the stages that ran; see ``auxqual.project.runs``), then one git commit
   ``auxqual run <id>: <set>/<score>/q<q>/<detector>, val AUROC <x>`` of dvc.lock, the
   inputs' .dvc files, params.yaml, results/*.json and the other outputs dvc.yaml keeps out
   of DVC's cache (reports/), the record and the .gitignore files DVC changed
@@ -192,7 +192,7 @@ def _read_bytes(path: Path) -> bytes | None:
 def record_run(repo: str, started: str, stages: dict[str, str], flow_run_id: str,
                flow_run_name: str) -> dict[str, Any]:
     """Write the run's record under runs/ and commit it with the pipeline's state (see
-    :mod:`auxqual.project.runs`); when the commit fails, the record is removed again (or, if
+    ``auxqual.project.runs``); when the commit fails, the record is removed again (or, if
     a stage of this run wrote it, put back as that stage wrote it)."""
     logger = get_run_logger()
     root = Path(repo)

@@ -2,22 +2,21 @@
 
 ``make(name, **params)`` builds a generator; ``generator.generate(X, y, n_samples, random_state)``
 returns a table of features ``x0 … x{d-1}`` followed by provenance columns (see
-:mod:`auxqual.generators.base`). ``GENERATOR_NAMES`` lists the names:
+``auxqual.generators.base``). ``GENERATOR_NAMES`` lists the names:
 
-============================  =====================================================================
-``uniform``                   uniform in the normals' box widened by ``p`` of each range
-``local``                     normals' Gaussian mixture (BIC), covariances × ``alpha``
-``cluster``                   normals' Gaussian mixture (BIC), means × ``alpha``
-``dependency``                each feature from its own KDE: marginals kept, correlations lost
-``noise``                     a normal row + Gaussian noise of ``sigma`` feature standard deviations
-``subspace``                  a normal row with noise on a random ~30 % of its features (LUNAR)
-``smote``                     SMOTE between labelled anomalies (imbalanced-learn)
-``borderline_smote``          Borderline-SMOTE from labelled anomalies near normals
-``adasyn``                    ADASYN from labelled anomalies, more where normals are near
-``outlier_exposure``          rows of another dataset mapped to dimension ``d``
-``benchmark_mixture``         the protocol's realistic / indistinguishable / unrealistic set
-                              (takes the FULL dataset and ``sources=``; see its module)
-============================  =====================================================================
+| name | meaning |
+| --- | --- |
+| ``uniform`` | uniform in the normals' box widened by ``p`` of each range |
+| ``local`` | normals' Gaussian mixture (BIC), covariances × ``alpha`` |
+| ``cluster`` | normals' Gaussian mixture (BIC), means × ``alpha`` |
+| ``dependency`` | each feature from its own KDE: marginals kept, correlations lost |
+| ``noise`` | a normal row + Gaussian noise of ``sigma`` feature standard deviations |
+| ``subspace`` | a normal row with noise on a random ~30 % of its features (LUNAR) |
+| ``smote`` | SMOTE between labelled anomalies (imbalanced-learn) |
+| ``borderline_smote`` | Borderline-SMOTE from labelled anomalies near normals |
+| ``adasyn`` | ADASYN from labelled anomalies, more where normals are near |
+| ``outlier_exposure`` | rows of another dataset mapped to dimension ``d`` |
+| ``benchmark_mixture`` | the protocol's realistic / indistinguishable / unrealistic set (full data, ``sources=``) |
 """
 
 from __future__ import annotations

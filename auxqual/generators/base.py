@@ -1,7 +1,7 @@
 """The interface every generator shares, and the provenance columns of its output.
 
 A generator is a small scikit-learn-style class: ``__init__`` stores its parameters unchanged,
-:meth:`BaseGenerator.generate` validates them and the data, draws ``n_samples`` rows from
+``BaseGenerator.generate`` validates them and the data, draws ``n_samples`` rows from
 ``numpy.random.default_rng(random_state)`` and returns a table whose first ``d`` columns are
 the features ``x0 … x{d-1}`` (in the input's order), followed by the provenance columns
 ``generator``, ``generator_params`` (JSON, sorted keys), ``seed``, ``source_dataset`` and

@@ -1,8 +1,8 @@
 """The benchmark mixture: the protocol's realistic, indistinguishable and unrealistic rows.
 
-Unlike every other generator it needs held-out *true* anomalies, so :meth:`BenchmarkMixture.generate`
+Unlike every other generator it needs held-out *true* anomalies, so ``BenchmarkMixture.generate``
 takes the FULL labelled dataset ``(X, y)`` (not a training set) and the other datasets as
-``sources=``, and delegates to :func:`auxqual.protocol.split_benchmark`. Its rows are therefore
+``sources=``, and delegates to ``auxqual.protocol.split_benchmark``. Its rows are therefore
 standardised with the protocol's training mean and scale; the whole split (train, test, aux) is
 kept in ``split_`` after a call. ``n_samples=None`` gives the protocol's counts (``3·f`` rows);
 a number must be a multiple of 3 and at most ``3·f``, and takes ``n_samples / 3`` rows of each
@@ -24,8 +24,8 @@ from auxqual.protocol import KINDS, ProtocolSplit, split_benchmark
 
 
 class BenchmarkMixture(BaseGenerator):
-    """The protocol's auxiliary set as a generator; parameters as in :func:`split_benchmark`
-    (``count_params`` is a dict for :func:`auxqual.protocol.protocol_counts`)."""
+    """The protocol's auxiliary set as a generator; parameters as in ``split_benchmark``
+    (``count_params`` is a dict for ``auxqual.protocol.protocol_counts``)."""
 
     name = "benchmark_mixture"
 

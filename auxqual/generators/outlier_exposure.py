@@ -1,7 +1,7 @@
 """Outlier exposure: rows of another dataset, mapped to the training data's dimension.
 
 Hendrycks et al. train against natural images of other classes; for tabular data the protocol's
-recipe for *unrealistic* anomalies (docs/concepts/protocol.md step 6, :func:`auxqual.mapping.map_to_dimension`)
+recipe for *unrealistic* anomalies (docs/concepts/protocol.md step 6, ``auxqual.mapping.map_to_dimension``)
 turns any other dataset into rows of the right dimension. The whole source is mapped once (so
 the mapping does not depend on ``n_samples``), then ``n_samples`` of its rows are drawn: without
 replacement while the source has enough rows, with replacement otherwise. The rows keep the

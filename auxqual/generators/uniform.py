@@ -25,7 +25,7 @@ class UniformBox(BaseGenerator):
         normal_rows(y, 1, self.name)
 
     def box(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The box ``(low, high)`` that :meth:`generate` samples from."""
+        """The box ``(low, high)`` that ``generate`` samples from."""
         normals = X[y == 0]
         low, high = normals.min(axis=0), normals.max(axis=0)
         margin = self.p * (high - low)

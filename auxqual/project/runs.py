@@ -4,7 +4,7 @@ A run of the project's flow (``auxqual run``, ``python -m auxqual.flows.pipeline
 the nightly deployment of ``auxqual schedule``) that completes writes one record and
 commits it with the pipeline's state (dvc.lock, the inputs' ``.dvc`` files, params.yaml,
 results/*.json), so that later runs and people find which data gave which model without
-committing anything by hand::
+committing anything by hand:
 
     runs/20260102T020000Z-1a2b3c4d.json     # <UTC start yyyymmddTHHMMSSZ>-<short flow run id>
 
@@ -19,10 +19,10 @@ committing anything by hand::
      "commit": null}
 
 ``commit`` is ``null`` in the file (a file cannot name the commit that adds it):
-:func:`list_runs` fills it from ``git log`` (the commit that added the file).
+``list_runs`` fills it from ``git log`` (the commit that added the file).
 
 Plain library code: no Prefect and no DVC import; git runs as a subprocess in
-:func:`commit_run` and :func:`list_runs` only.
+``commit_run`` and ``list_runs`` only.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def input_paths(params: Mapping[str, Any]) -> dict[str, str]:
     Parameters
     ----------
     params : Mapping
-        The parsed params.yaml of a project (see :func:`is_project`).
+        The parsed params.yaml of a project (see ``is_project``).
 
     Returns
     -------
@@ -232,15 +232,15 @@ def complete_record(written: Mapping[str, Any], fresh: Mapping[str, Any]) -> dic
     Parameters
     ----------
     written : Mapping
-        The record already under ``runs/`` (see :func:`record_of_flow_run`).
+        The record already under ``runs/`` (see ``record_of_flow_run``).
     fresh : Mapping
-        The flow's record of the same run (:func:`build_record`).
+        The flow's record of the same run (``build_record``).
 
     Returns
     -------
     dict
         ``written``'s fields (its ``run_id`` and ``started`` too, so its file keeps its
-        name) where they are not None, the flow's fields (:data:`FLOW_FIELDS`: the flow
+        name) where they are not None, the flow's fields (``FLOW_FIELDS``: the flow
         run's id and name, ``finished``, the stages) from ``fresh``, and every other field
         of ``fresh`` that ``written`` lacks.
     """
@@ -399,7 +399,7 @@ def uncached_outputs(root: str | os.PathLike) -> list[str]:
 def run_paths(root: str | os.PathLike, params: Mapping[str, Any], record_file: str | os.PathLike) -> list[str]:
     """What a run's commit holds, relative to ``root`` and existing: dvc.lock, the inputs'
     ``.dvc`` files, params.yaml, results/*.json and the other outputs dvc.yaml keeps out of
-    DVC's cache (:func:`uncached_outputs`), the record and the ``.gitignore`` files DVC
+    DVC's cache (``uncached_outputs``), the record and the ``.gitignore`` files DVC
     changed."""
     root = Path(root)
     candidates = [DVC_LOCK, PARAMS_FILE, *(f"{path}.dvc" for path in input_paths(params).values()),
@@ -412,7 +412,7 @@ def run_paths(root: str | os.PathLike, params: Mapping[str, Any], record_file: s
 
 def commit_run(root: str | os.PathLike, params: Mapping[str, Any], record: Mapping[str, Any],
                record_file: str | os.PathLike) -> str:
-    """``git add`` the run's files (:func:`run_paths`) and commit exactly those.
+    """``git add`` the run's files (``run_paths``) and commit exactly those.
 
     The commit holds only these paths (``git commit -- paths``), whatever else is staged.
     Where git has no identity, ``auxqual <auxqual@localhost>`` signs it.
@@ -424,9 +424,9 @@ def commit_run(root: str | os.PathLike, params: Mapping[str, Any], record: Mappi
     params : Mapping
         Its params.yaml as a dict.
     record : Mapping
-        The run's record (for the commit message, :func:`commit_message`).
+        The run's record (for the commit message, ``commit_message``).
     record_file : path-like
-        The record's file, written by :func:`write_record`.
+        The record's file, written by ``write_record``.
 
     Returns
     -------
@@ -537,7 +537,7 @@ def find_runs(root: str | os.PathLike, model_sha256: str) -> list[dict[str, Any]
     Returns
     -------
     list of dict
-        The matching records of :func:`list_runs`; [] when none matches.
+        The matching records of ``list_runs``; [] when none matches.
 
     Raises
     ------
@@ -552,7 +552,7 @@ def find_runs(root: str | os.PathLike, model_sha256: str) -> list[dict[str, Any]
 
 
 def latest_run(root: str | os.PathLike = ".") -> dict[str, Any] | None:
-    """The newest record of :func:`list_runs`, or None when the project has none."""
+    """The newest record of ``list_runs``, or None when the project has none."""
     records = list_runs(root)
     return records[-1] if records else None
 

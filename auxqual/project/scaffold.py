@@ -2,7 +2,7 @@
 
 The project is built in a hidden folder beside ``DIR`` and renamed into place at the end, so
 a failure (a bad input file, git or DVC missing) leaves no ``DIR`` behind. The input files are
-checked first (:func:`auxqual.userdata.load_project_data`), then copied byte for byte under
+checked first (``auxqual.userdata.load_project_data``), then copied byte for byte under
 ``data/`` (their sha256 is what the model's lineage names) and tracked with ``dvc add``.
 """
 

@@ -2,12 +2,12 @@
 
     validate ─► generate ─► score ─► select ─► train ─► evaluate ─► gate ─► lineage ─► card
 
-Each stage reads ``params.yaml`` (checked against :mod:`auxqual.project.params` first) and
+Each stage reads ``params.yaml`` (checked against ``auxqual.project.params`` first) and
 its input files, calls the library, and writes its outputs atomically (a file through a
 temporary name, a folder through a hidden staging folder renamed into place): a stage that
 fails leaves the last run's outputs as they were. Paths are relative to the project root.
 
-- ``validate``: every input checked (:func:`auxqual.userdata.load_project_data`), and the
+- ``validate``: every input checked (``auxqual.userdata.load_project_data``), and the
   training table's schema compared with the last run's record ``results/schema.json``.
 - ``generate``: each generator of ``generate.generators`` fitted on (a seeded sample of) the
   training table; ``data/generated/<name>.parquet`` keeps the training columns' names.
@@ -15,15 +15,15 @@ fails leaves the last run's outputs as they were. Paths are relative to the proj
   ``score.max_train_rows`` training rows, every set scored: ``data/scores/<set>.parquet``;
   the sample is reported in ``results/scoring.json``.
 - ``select``: every candidate (set × score × q × detector) fitted and judged on one
-  validation set (:mod:`auxqual.production`): ``results/selection.json``.
+  validation set (``auxqual.production``): ``results/selection.json``.
 - ``train``: the chosen candidate fitted again: ``models/candidate/model.{pt,joblib}`` and
   its lineage sidecar.
 - ``evaluate``: the candidate's validation AUROC with a bootstrap interval:
   ``results/evaluation.json``.
-- ``gate``: this run against the last good run (:mod:`auxqual.gate`), ``results/gate.json``;
+- ``gate``: this run against the last good run (``auxqual.gate``), ``results/gate.json``;
   unless the verdict is ``fail`` the candidate is promoted to ``models/production/`` (a
   ``fail`` leaves the last good model there, byte for byte); the run is recorded in
-  ``runs/<run id>.json`` (:mod:`auxqual.project.runs`).
+  ``runs/<run id>.json`` (``auxqual.project.runs``).
 - ``card``: the production model's audit card, ``reports/card.{md,json,html}``.
 - ``lineage``: the sidecars under ``models/`` as one table, ``results/lineage.parquet``.
 """
@@ -433,7 +433,7 @@ def evaluate(params: ProjectParams) -> None:
 
 # --------------------------------------------------------------------------- gate
 def run_metrics(params: ProjectParams) -> dict[str, Any]:
-    """This run's gated metrics (:func:`auxqual.gate.compare`'s input) from its files."""
+    """This run's gated metrics (``auxqual.gate.compare``'s input) from its files."""
     from auxqual.gate import quality_summary
 
     selection = json.loads(SELECTION.read_text(encoding="utf-8"))

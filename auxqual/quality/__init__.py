@@ -1,7 +1,7 @@
 """Quality scores for auxiliary anomalies: EAP, its ablations and the baselines.
 
 ``from auxqual.quality import EAP``; every score by name through
-:func:`make_scorer` (higher = better auxiliary anomaly for all of them).
+``make_scorer`` (higher = better auxiliary anomaly for all of them).
 """
 
 from auxqual.quality.ablations import DensityProbabilityScore, DensityScore, ProbabilityScore, RarityScore

@@ -25,8 +25,8 @@ MIN_TRAINING_ROWS = 2  # a training set of one row has no neighbours, subsets or
 class QualityScorer(CheckedInputMixin, BaseEstimator):
     """Base class of the quality scores: input checks, fitted state and scikit-learn tags.
 
-    Subclasses call :meth:`_fit_input` first in ``fit`` and :meth:`_end_fit` last; scoring
-    methods call :meth:`_score_input`.
+    Subclasses call ``_fit_input`` first in ``fit`` and ``_end_fit`` last; scoring
+    methods call ``_score_input``.
     """
 
     def __sklearn_tags__(self):

@@ -2,13 +2,13 @@
 
 They show which part of EAP does the work (``eap-method.md``, "Ablations"):
 
-- :class:`RarityScore` (``rarity``): the rarity of each auxiliary row among the
+- ``RarityScore`` (``rarity``): the rarity of each auxiliary row among the
   k-balls (k = 10) of *all* training points; 0 outside every ball.
-- :class:`DensityScore` (``density``): the density ``ρ(a) / (ρ(a) + Σ ρ(u_i))``
+- ``DensityScore`` (``density``): the density ``ρ(a) / (ρ(a) + Σ ρ(u_i))``
   of the balls of all training normals, with EAP's k*.
-- :class:`ProbabilityScore` (``probability``): P(anomaly | a) from one SSDO
+- ``ProbabilityScore`` (``probability``): P(anomaly | a) from one SSDO
   detector fitted on the whole training set.
-- :class:`DensityProbabilityScore` (``density_probability``): ``n·dens + P``.
+- ``DensityProbabilityScore`` (``density_probability``): ``n·dens + P``.
 
 All return higher = better auxiliary anomaly, like every quality score here.
 """
@@ -28,7 +28,7 @@ from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks,
 class _FittedOnTraining(QualityScorer):
     """Shared validation: ``fit(X, y)`` on the training set, ``score_samples(X_aux)``.
 
-    ``fit`` runs :meth:`_fit_arrays` between the checks; the estimator counts as fitted
+    ``fit`` runs ``_fit_arrays`` between the checks; the estimator counts as fitted
     (``n_features_in_``) only once it returned, so a fit that failed half-way leaves it
     unfitted (``NotFittedError``), not half-fitted.
     """

@@ -8,10 +8,10 @@ the smallest radius among the balls that contain it (0 when none does); its
 inverse ``ρ`` turns into a density ``ρ(a) / (ρ(a) + Σ_i ρ(u_i))``.
 
 All distances use the reference's norm expansion in float64
-(:mod:`auxqual.distances`) and are processed in row blocks (a small matrix is
-kept whole, see :class:`~auxqual.distances.SelfDistances`), so memory stays
+(``auxqual.distances``) and are processed in row blocks (a small matrix is
+kept whole, see ``SelfDistances``), so memory stays
 bounded however many normals there are. The row statistics behind the
-covering ranks, radii and rarity are in :mod:`auxqual.row_stats`.
+covering ranks, radii and rarity are in ``auxqual.row_stats``.
 """
 
 from __future__ import annotations

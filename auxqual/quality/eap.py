@@ -174,8 +174,8 @@ class EAP(QualityScorer):
     progress : bool
         Show a progress bar over the subsets.
     block_elements : int, optional
-        Largest distance block held in memory, in matrix entries; default 2**18 on
-        CPU (cache-sized), 2**26 on a GPU.
+        Largest distance block held in memory, in matrix entries; default ``2**18`` on
+        CPU (cache-sized), ``2**26`` on a GPU.
 
     Notes
     -----
@@ -292,7 +292,7 @@ class EAP(QualityScorer):
     def score_samples(self, X: np.ndarray, return_details: bool = False) -> np.ndarray | EAPDetails:
         """EAP of each row of ``X`` (the auxiliary anomalies); higher = better.
 
-        With ``return_details=True`` return an :class:`EAPDetails` with the
+        With ``return_details=True`` return an ``EAPDetails`` with the
         per-subset P, N, density, rarity and φ, the spread over subsets and ties.
         """
         X = self._score_input(X)

@@ -3,7 +3,7 @@
 Each scorer follows one interface: ``fit(X_train, y_train)`` (y = 1 labelled
 anomaly, 0 normal) and ``score_samples(X_aux)`` returning one float per
 auxiliary row, higher = better auxiliary anomaly. EAP also reports the spread of
-its score over the subsets (:func:`score_with_std`); EAP and the baselines report how
+its score over the subsets (``score_with_std``); EAP and the baselines report how
 they scored (``score_with_details``). Every scorer is a scikit-learn estimator: ``clone``,
 ``get_params`` and ``set_params`` work, and scoring never changes it.
 """
@@ -51,7 +51,7 @@ def _all_scorers() -> dict[str, type]:
 
 
 def scorer_names() -> tuple[str, ...]:
-    """Names accepted by :func:`make_scorer`: EAP, its ablations, then the baselines."""
+    """Names accepted by ``make_scorer``: EAP, its ablations, then the baselines."""
     return tuple(_all_scorers())
 
 
@@ -87,7 +87,7 @@ def budget_record(scorer: Scorer, details: Any) -> dict:
 
     A baseline's ``BaselineDetails`` gives its budget, game and utility; EAP its number of
     subsets; the one-fit ablations an empty budget. ``details`` is what
-    :func:`score_with_details` returned for ``scorer``.
+    ``score_with_details`` returned for ``scorer``.
     """
     if hasattr(details, "budget"):
         return {"budget": dict(details.budget), "game": details.game, "utility": details.utility}

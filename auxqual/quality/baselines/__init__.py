@@ -3,7 +3,7 @@
 Each has EAP's interface (``fit(X_train, y_train)``, ``score_samples(X_aux)``, higher = better
 auxiliary anomaly); ``score_samples(X_aux, return_details=True)`` also returns the game, utility
 and budget of the valuation (``BaselineDetails``), leaving the estimator unchanged. The
-model-based ones share one utility core (:mod:`auxqual.quality.baselines.utility`: SSDO fitted on
+model-based ones share one utility core (``auxqual.quality.baselines.utility``: SSDO fitted on
 a coalition, F1 at 0.5 on the training set by default, a batched fast path for adding each
 auxiliary anomaly alone, caching and parallel fits).
 """

@@ -5,7 +5,7 @@ Every baseline is a scikit-learn estimator with EAP's interface: parameters stor
 stores the training set (y = 1 labelled anomaly, 0 normal); ``score_samples(X_aux)`` does the
 valuation and returns one float per auxiliary row, higher = better auxiliary anomaly, and leaves
 the estimator as it was. ``score_samples(X_aux, return_details=True)`` returns a
-:class:`BaselineDetails` instead, with the values and
+``BaselineDetails`` instead, with the values and
 
 - ``game``: which game it played (``"adapted"``: training points are the players and each
   auxiliary anomaly joins each coalition alone, labelled anomaly; ``"textbook"``: the auxiliary
@@ -87,7 +87,7 @@ class BaselineEstimator(QualityScorer):
     def score_samples(self, X: np.ndarray, return_details: bool = False) -> np.ndarray | BaselineDetails:
         """Quality of each auxiliary row of ``X`` (higher = better auxiliary anomaly).
 
-        With ``return_details=True`` return a :class:`BaselineDetails` (values, game, utility,
+        With ``return_details=True`` return a ``BaselineDetails`` (values, game, utility,
         budget); the estimator itself is left unchanged either way.
         """
         X = self._score_input(X)
@@ -104,7 +104,7 @@ class BaselineEstimator(QualityScorer):
 
     # ------------------------------------------------------------------ hooks
     def _validated_params(self) -> None:
-        """Run :meth:`_check_params`; ``check_scalar``'s ``TypeError`` becomes a ``ValueError``."""
+        """Run ``_check_params``; ``check_scalar``'s ``TypeError`` becomes a ``ValueError``."""
         try:
             self._check_params()
         except TypeError as error:
@@ -131,9 +131,9 @@ class BaselineEstimator(QualityScorer):
 
 
 class DetectorUtilityMixin(BaselineEstimator):
-    """Parameters, checks and construction of the SSDO utility (:class:`CoalitionUtility`).
+    """Parameters, checks and construction of the SSDO utility (``CoalitionUtility``).
 
-    Listed before :class:`BaselineEstimator` in a class's bases (it is one itself, so that its
+    Listed before ``BaselineEstimator`` in a class's bases (it is one itself, so that its
     ``super()`` calls have a type), it adds the utility's checks to the ``_check_params`` and
     ``_check_training`` hooks. The subclass's ``__init__`` sets the parameters declared below.
     """

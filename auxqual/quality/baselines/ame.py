@@ -48,7 +48,7 @@ class AME(DetectorUtilityMixin, BaselineEstimator):
         iteration cap (10,000) and tolerance (1e-3, as the reference).
     utility, validation_size, exact, alpha, ssdo_k, prior_random_state, n_jobs, random_state,
     progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley`.
+        As ``DataShapley``.
     """
 
     def __init__(self, n_subsets_per_rate: int = 16, aux_per_subset: int = 48,

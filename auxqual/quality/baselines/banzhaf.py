@@ -30,7 +30,7 @@ class DataBanzhaf(DetectorUtilityMixin, BaselineEstimator):
         Random coalitions (each player kept with probability 0.5); the budget (300 fits).
     game, utility, validation_size, exact, alpha, ssdo_k, prior_random_state, n_jobs,
     random_state, progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley`.
+        As ``DataShapley``.
     """
 
     games = ("adapted", "textbook")

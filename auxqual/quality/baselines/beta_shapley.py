@@ -1,6 +1,6 @@
 """Beta Shapley of auxiliary anomalies (Kwon & Zou, AISTATS 2022).
 
-The same sampled marginal contributions as :mod:`~auxqual.quality.baselines.data_shapley`
+The same sampled marginal contributions as ``data_shapley``
 (game, utility, truncated permutation sampler, budget ``n_permutations × n_positions`` fits),
 weighted by coalition size with the Beta(α, β) semivalue weights
 
@@ -32,7 +32,7 @@ class BetaShapley(PermutationSemivalue):
         α and β of the Beta weights (4, 1: small coalitions weigh more).
     n_permutations, n_positions, min_cardinality, game, utility, validation_size, exact, alpha,
     ssdo_k, prior_random_state, n_jobs, random_state, progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley`.
+        As ``DataShapley``.
     """
 
     def __init__(self, weight_alpha: float = 4.0, weight_beta: float = 1.0, n_permutations: int = 30,

@@ -38,8 +38,8 @@ class DataOOB(DetectorUtilityMixin, BaselineEstimator):
     threshold : float
         Probability above which a detector calls a row an anomaly (0.5).
     alpha, ssdo_k, prior_random_state, exact, n_jobs, random_state, progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley` (``exact`` uses the
-        :class:`~auxqual.detectors.ssdo.SSDO` class for every bag instead of the shared-distance
+        As ``DataShapley`` (``exact`` uses the
+        ``SSDO`` class for every bag instead of the shared-distance
         fast path; both compute the same detector).
     """
 

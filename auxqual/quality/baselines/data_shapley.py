@@ -9,7 +9,7 @@ weights (the Shapley value of ``a_j`` in the game train ∪ {a_j}, truncated). `
 auxiliary anomalies are the players (the training set always in) and the same sampler runs over
 permutations of them.
 
-Utility: :mod:`auxqual.quality.baselines.utility` (F1 at 0.5 of SSDO on the training set by
+Utility: ``auxqual.quality.baselines.utility`` (F1 at 0.5 of SSDO on the training set by
 default). With the fast path one fit per prefix values all auxiliary rows at once, so the
 budget is ``n_permutations × n_positions`` detector fits (default 30 × 10 = 300).
 Cost: O(fits · (n + l)·n) plus the fits; memory O((n + l)²) for the distances.
@@ -28,7 +28,7 @@ from auxqual.quality.baselines.utility import CoalitionUtility, UtilityFunction
 
 
 def coalition_deltas(utility: CoalitionUtility, game: str):
-    """The ``deltas(player_masks)`` function of :func:`permutation_strata` for ``game``."""
+    """The ``deltas(player_masks)`` function of ``permutation_strata`` for ``game``."""
     n_aux = utility.n_aux
     if game == "adapted":
         def deltas(player_masks):

@@ -73,7 +73,7 @@ class DVRL(DetectorUtilityMixin, BaselineEstimator):
         Decay of the moving-average reward baseline (0.9).
     utility, validation_size, exact, alpha, ssdo_k, prior_random_state, n_jobs, random_state,
     progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley`.
+        As ``DataShapley``.
     """
 
     def __init__(self, n_steps: int = 100, rollouts_per_step: int = 3, batch_size: int = 256,

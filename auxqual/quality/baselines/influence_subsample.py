@@ -36,7 +36,7 @@ class InfluenceSubsample(DetectorUtilityMixin, BaselineEstimator):
         Which (subset, a_j) pairs count (see module docstring).
     utility, validation_size, exact, alpha, ssdo_k, prior_random_state, n_jobs, random_state,
     progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley`.
+        As ``DataShapley``.
     """
 
     def __init__(self, n_models: int = 100, proportion: float = 0.7, *, reuse: str = "membership",

@@ -23,7 +23,7 @@ class LeaveOneOut(DetectorUtilityMixin, BaselineEstimator):
     ----------
     game, utility, validation_size, exact, alpha, ssdo_k, prior_random_state, n_jobs,
     random_state, progress
-        As :class:`~auxqual.quality.baselines.data_shapley.DataShapley` (``random_state`` only
+        As ``DataShapley`` (``random_state`` only
         draws the validation split of ``utility="auroc"``).
     """
 

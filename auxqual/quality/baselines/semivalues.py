@@ -10,11 +10,11 @@ to one: Shapley ``w(s) = 1/(N + 1)``, Beta(α, β) Shapley (Kwon & Zou 2022)
 ``w(s) = C(N, s)·B(s + β, N − s + α) / B(α, β)`` (α = β = 1 gives Shapley; α > β puts more
 weight on small coalitions), Banzhaf ``w(s) = C(N, s) / 2^N``.
 
-:func:`permutation_strata` estimates the per-size means ``E_{|S|=s}`` by truncated Monte Carlo
+``permutation_strata`` estimates the per-size means ``E_{|S|=s}`` by truncated Monte Carlo
 over random permutations of the players: for each permutation it evaluates the prefixes at
 ``n_positions`` sizes of a jittered grid over ``[min_cardinality, N]`` (one random size per grid
 cell; the truncation is the minimum cardinality) and records every marginal contribution in the
-stratum of its size. :func:`semivalue` then weights the *observed* strata and renormalises. With
+stratum of its size. ``semivalue`` then weights the *observed* strata and renormalises. With
 ``min_cardinality = 0`` and ``n_positions ≥ N + 1`` every size is evaluated in every permutation
 and the estimate converges to the exact semivalue (tested against enumeration).
 """

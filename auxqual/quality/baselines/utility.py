@@ -9,7 +9,7 @@ the *pool* = the player rows of the training set followed by the auxiliary rows 
 - the **textbook game** (an option where it is cheap): the auxiliary anomalies are the players and
   every coalition holds the whole training set plus some auxiliary rows.
 
-``U(S)`` fits the detector EAP uses (:class:`~auxqual.detectors.ssdo.SSDO` with the
+``U(S)`` fits the detector EAP uses (``SSDO`` with the
 isolation-forest prior and the squash, ``contamination`` = m/n of the full training set as in the
 reference) on the rows of ``S`` and measures it on an *evaluation set*:
 
@@ -52,12 +52,12 @@ coalitions. The fast path holds the prior fixed, so its marginal contributions c
 
 Exact path (``exact=True``)
 ---------------------------
-Refits :class:`~auxqual.detectors.ssdo.SSDO` on ``S ∪ {a_j}`` for every ``j`` (one forest per
+Refits ``SSDO`` on ``S ∪ {a_j}`` for every ``j`` (one forest per
 candidate): the reference's semantics, ``1 + #candidates`` fits per coalition.
 
 Costs and parallelism
 ---------------------
-:meth:`CoalitionUtility.build` precomputes the squared Euclidean distances among the pool and
+``CoalitionUtility.build`` precomputes the squared Euclidean distances among the pool and
 evaluation rows once
 (``O((n + l)²)`` memory: 25 MB for 1000 + 750 rows). A fast-path coalition costs one
 isolation-forest fit (about 0.1 s, the dominant term) plus ``O((n + l)·|S|)`` kernel work.
@@ -118,7 +118,7 @@ def auroc_columns(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def squash_columns(z: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """SSDO's squash ``clip(1 − 2^(−(z/t)²), 0, 1)`` with one threshold per column of ``z``
-    (a zero threshold maps positive scores to 1, as :func:`auxqual.detectors.ssdo.squash`)."""
+    (a zero threshold maps positive scores to 1, as ``auxqual.detectors.ssdo.squash``)."""
     t = np.asarray(thresholds, dtype=np.float64)
     safe = np.where(t == 0.0, 1.0, t)
     p = np.clip(1.0 - np.exp(LOG_HALF * np.power(z / safe, 2)), 0.0, 1.0)
@@ -297,7 +297,7 @@ class Marginals:
 class CoalitionUtility:
     """``U(coalition)`` of the detector fitted on a coalition of training and auxiliary rows.
 
-    Build it with :meth:`build`; coalitions are boolean masks over the pool (``n_players``
+    Build it with ``build``; coalitions are boolean masks over the pool (``n_players``
     training rows, then ``n_aux`` auxiliary rows). See the module docstring for the game, the
     metric, the fast path and what it approximates.
     """
@@ -408,7 +408,7 @@ class CoalitionUtility:
 
     def batch_marginals(self, masks: Sequence[np.ndarray] | np.ndarray,
                         candidates: Sequence[np.ndarray | None] | None = None) -> list[Marginals]:
-        """:meth:`marginals` of many coalitions; the uncached ones run in parallel (``n_jobs``)."""
+        """``marginals`` of many coalitions; the uncached ones run in parallel (``n_jobs``)."""
         masks = [np.asarray(mask, dtype=bool) for mask in masks]
         if candidates is None:
             candidates = [None] * len(masks)
@@ -451,7 +451,7 @@ class CoalitionUtility:
         """P(anomaly) of pool ``rows`` under SSDO fitted on each coalition (``B × len(rows)``).
 
         The fast path computes it from its own fit (SSDO's arithmetic on the precomputed
-        distances); ``exact=True`` uses the :class:`SSDO` class itself.
+        distances); ``exact=True`` uses the ``SSDO`` class itself.
         """
         if self._state.func is not None:
             raise ValueError("probabilities need the SSDO utility, not a callable utility")
