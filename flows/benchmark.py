@@ -381,12 +381,8 @@ def write_comparison(out: Path, q1_seeds: pd.DataFrame, q2_seeds: pd.DataFrame, 
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    """``frame`` as a Markdown table (pandas' ``to_markdown``), numbers to 4 significant digits."""
+    return frame.to_markdown(index=False, floatfmt=".4g")
 
 
 def summary_markdown(summary: pd.DataFrame, failures: dict[str, str]) -> str:

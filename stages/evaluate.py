@@ -185,7 +185,7 @@ def q1_markdown(table: pd.DataFrame, budgets: pd.DataFrame, *, n_realistic: dict
                      + (f"{_number(seconds[score], '.2f')} | " if seconds is not None else "") + f"`{budget}` |")
     if summary is not None:
         lines += ["", "## Budgets, games and utilities", "",
-                  "As recorded by each estimator after scoring (`budget_`, `game_`, `utility_`; EAP: its subsets); "
+                  "As reported by each estimator's scoring details (budget, game, utility; EAP: its subsets); "
                   "a range is min–max over datasets.", "",
                   "| estimator | budget | game | utility |", "| --- | --- | --- | --- |"]
         for score in scores:

@@ -26,7 +26,6 @@ Params: ``report`` (``score``: the score shown per generator, ``eap`` by default
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from auxqual import plots
@@ -49,15 +48,9 @@ from stages.common import (
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    def cell(value) -> str:
-        if isinstance(value, (float, np.floating)):
-            return "" if np.isnan(value) else format(float(value), floatfmt)
-        return str(value)
-
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+    """``frame`` as a Markdown table (pandas' ``to_markdown``); a missing value is an empty cell."""
+    return frame.astype(object).where(frame.notna(), None).to_markdown(index=False, floatfmt=floatfmt,
+                                                                       missingval="")
 
 
 def degenerate_counts(seeds: pd.DataFrame, name: str, units: list[str]) -> tuple[dict[str, int], int]:

@@ -8,7 +8,7 @@ Writes ``data/scores/<dataset>/<generator>.parquet``: ``dataset``, ``generator``
 ``aux_id``, ``kind``, then one column per score (higher = better auxiliary anomaly)
 and ``<score>_std`` where the scorer gives a standard deviation; and
 ``data/scores/<dataset>/budgets.json``: per score and generator, the budget it used
-(a baseline's ``budget_``, ``game_`` and ``utility_``; EAP's number of subsets) and the
+(a baseline's budget, game and utility from its scoring details; EAP's number of subsets) and the
 params it was given. Both are deterministic (DVC hashes them).
 
 Wall-clock times are not: they go to ``results/timings/score.json`` (fit seconds and
@@ -68,22 +68,6 @@ def _plain(value):
     return repr(value)
 
 
-def budget_of(scorer: object) -> dict:
-    """What one scorer spent, read after ``score_samples``: a baseline's ``budget_``,
-    ``game_`` and ``utility_``; EAP's ``n_subsets``; nothing for the one-fit ablations."""
-    out: dict = {}
-    if hasattr(scorer, "budget_"):
-        out["budget"] = _plain(scorer.budget_)
-    elif hasattr(scorer, "n_subsets"):
-        out["budget"] = {"n_subsets": _plain(scorer.n_subsets)}
-    else:
-        out["budget"] = {}
-    for attribute in ("game_", "utility_"):
-        if hasattr(scorer, attribute):
-            out[attribute.rstrip("_")] = _plain(getattr(scorer, attribute))
-    return out
-
-
 def score_cell(cell: dict) -> dict:
     """Fit one scorer on one dataset's training data; score each of its auxiliary sets.
 
@@ -91,7 +75,7 @@ def score_cell(cell: dict) -> dict:
     "fit_seconds": float, "score_seconds": {generator: float}, "seconds": float}`` (seconds:
     fit plus every generator's scoring).
     """
-    from auxqual.quality import make_scorer, score_with_std
+    from auxqual.quality import budget_record, make_scorer, score_with_details
 
     dataset, name = cell["dataset"], cell["score"]
     train_path = PREPARED_DIR / dataset / "train.parquet"
@@ -109,15 +93,16 @@ def score_cell(cell: dict) -> dict:
         X_aux, _ = split_features(pd.read_parquet(path), str(path))
         X_aux = check_features(X_aux, name=str(path), n_features=X.shape[1])
         began = time.perf_counter()
-        values, std = score_with_std(scorer, X_aux)
+        details = score_with_details(scorer, X_aux)
         score_seconds[generator] = time.perf_counter() - began
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(getattr(details, "score", details), dtype=np.float64)
+        std = getattr(details, "score_std", None)
         if values.shape != (X_aux.shape[0],) or not np.isfinite(values).all():
             raise ValueError(f"dataset {dataset!r}, score {name!r}, generator {generator!r}: "
                              f"expected {X_aux.shape[0]} finite scores, got shape {values.shape} "
                              f"with {int((~np.isfinite(values)).sum())} non-finite")
         out[generator] = (values, None if std is None else np.asarray(std, dtype=np.float64))
-        budgets[generator] = budget_of(scorer)
+        budgets[generator] = _plain(budget_record(scorer, details))
     return {"scores": out, "budgets": budgets, "fit_seconds": fit_seconds, "score_seconds": score_seconds,
             "seconds": time.perf_counter() - start}
 

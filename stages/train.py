@@ -171,11 +171,12 @@ def main() -> None:
 
 
 def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Path) -> None:
-    """The sidecar of one model: its training data, the auxiliary set and the rows chosen
-    (``config``: the ``train`` section as written in params.yaml)."""
+    """The sidecar of one model: its training data, the auxiliary set, the scores file and the
+    rows chosen (``config``: the ``train`` section as written in params.yaml)."""
     dataset, generator = cell["dataset"], cell["generator"]
     train_path = PREPARED_DIR / dataset / "train.parquet"
     aux_path = AUX_DIR / dataset / f"{generator}.parquet"
+    scores_path = SCORES_DIR / dataset / f"{generator}.parquet"  # the scores that chose the rows
     X_aux, meta = _table(str(aux_path))
     rows = cell["rows"]
     ids = meta["aux_id"].to_numpy()[rows]
@@ -188,7 +189,8 @@ def _write_lineage(model_path: Path, cell: dict, config: dict, models_stage: Pat
             {"role": "train", "path": str(train_path), "sha256": _file_sha(train_path), "dataset": dataset},
             {"role": "auxiliary", "path": str(aux_path), "sha256": _file_sha(aux_path), "dataset": dataset,
              "generator": generator, "score": cell["score"], "q": int(cell["q"]), "n_rows": len(rows),
-             "selected_rows_sha256": lineage.sha256_rows(X_aux[rows], ids=ids)},
+             "selected_rows_sha256": lineage.sha256_rows(X_aux[rows], ids=ids),
+             "scores_path": str(scores_path), "scores_sha256": _file_sha(scores_path)},
         ],
         params={"train": dict(config)},
         code_sha256=_code_sha(),
