@@ -33,6 +33,7 @@ import numpy as np
 from sklearn import datasets as sk_datasets
 
 from auxqual.io import atomic_path, check_features, check_labels
+from auxqual.paths import escape_reason
 
 DEFAULT_DATASET = "digits"
 DEFAULT_ANOMALY_DIGIT = 8
@@ -139,10 +140,7 @@ def split_dataset_name(entry: object, parameter: str = "data.datasets") -> tuple
     ``parameter`` and the entry (a trailing ``/`` is ignored)."""
     text = str(entry).rstrip("/")
     parts = text.split("/")
-    reason = ("an absolute path" if text.startswith("/") or re.match(r"^[A-Za-z]:", text)
-              else "a backslash (use / between folders)" if "\\" in text
-              else "a '..' component" if ".." in parts
-              else "an empty name or folder" if "" in parts else None)
+    reason = escape_reason(text)
     if reason is not None:
         raise ValueError(f"params.yaml: {parameter} entry {entry!r} is {reason}; a dataset is named "
                          f"<name> or <subfolder>/<name>, relative to data.path")

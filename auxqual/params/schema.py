@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticUndefined
 
+from auxqual.paths import escape_reason
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -87,11 +89,7 @@ def inside(key: str, value: str, hint: str = "it must stay inside its folder") -
     """``value``, a path relative to its folder that stays there: an absolute path, a ``..``
     component, a backslash or an empty part is one line naming ``key`` (and ``hint``)."""
     text = str(value)
-    parts = text.split("/")
-    reason = ("an absolute path" if text.startswith("/") or re.match(r"^[A-Za-z]:", text)
-              else "a backslash (use / between folders)" if "\\" in text
-              else "a '..' component" if ".." in parts
-              else "an empty name or folder" if "" in parts else None)
+    reason = escape_reason(text)
     if reason is not None:
         raise KeyProblem(f"{key} entry {value!r} is {reason}; {hint}")
     return text
