@@ -85,7 +85,7 @@ def write_params(repo: Path, params: dict) -> None:
 
 
 def make_repo(path: Path, params: dict) -> Path:
-    """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, auxqual/).
+    """A fresh git + DVC repository holding the pipeline (dvc.yaml, stages/, flows/, auxqual/).
 
     numba's caches of the compiled kernels (``__pycache__/*.nb[ic]``) are copied with the
     sources, whose modification times ``copy2`` keeps, as ``auxqual.flows.dvcrepo.copy_pipeline`` does:
@@ -98,6 +98,7 @@ def make_repo(path: Path, params: dict) -> Path:
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, path / name)  # the .gitignore files as a clone has them
     shutil.copytree(ROOT / "stages", path / "stages", ignore=ignore)
+    shutil.copytree(ROOT / "flows", path / "flows", ignore=ignore)  # the benchmark's flows run from a checkout
     shutil.copytree(ROOT / "auxqual", path / "auxqual", ignore=ignore)
     write_params(path, params)
     return path
@@ -353,7 +354,7 @@ def test_the_documented_commit_recipe_leaves_git_clean(pipeline):
     repo = pipeline["repo"]
     for name in ("data/.gitignore", "results/.gitignore"):
         assert (repo / name).read_text() == (ROOT / name).read_text(), f"dvc repro changed {name}"
-    git(repo, "add", ".gitignore", ".dvcignore", ".dvc", "dvc.yaml", "params.yaml", "stages", "auxqual",
+    git(repo, "add", ".gitignore", ".dvcignore", ".dvc", "dvc.yaml", "params.yaml", "stages", "flows", "auxqual",
         "data/.gitignore", "results/.gitignore")
     git(repo, "commit", "-q", "-m", "the checkout")
     identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
