@@ -15,6 +15,8 @@ All return higher = better auxiliary anomaly, like every quality score here.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from auxqual.detectors.iforest_prior import IsolationForestPrior
@@ -25,7 +27,7 @@ from auxqual.quality._base import QualityScorer
 from auxqual.quality.balls import DEFAULT_CONFIDENCE, BallCover, covering_ranks, k_star
 
 
-class _FittedOnTraining(QualityScorer):
+class _FittedOnTraining(QualityScorer, ABC):
     """Shared validation: ``fit(X, y)`` on the training set, ``score_samples(X_aux)``.
 
     ``fit`` runs ``_fit_arrays`` between the checks; the estimator counts as fitted
@@ -41,8 +43,9 @@ class _FittedOnTraining(QualityScorer):
         self._end_fit(X_input, X)
         return self
 
-    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _fit_arrays(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Learn from the checked training arrays (each ablation's own fit)."""
 
     def _validate_score(self, X: np.ndarray) -> np.ndarray:
         return self._score_input(X)

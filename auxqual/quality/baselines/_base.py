@@ -23,6 +23,7 @@ cores).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -61,7 +62,7 @@ def check_seed(name: str, value: object) -> int | None:
     return int(check_scalar(value, name, Integral, min_val=0))
 
 
-class BaselineEstimator(QualityScorer):
+class BaselineEstimator(QualityScorer, ABC):
     """Base class: ``fit`` stores the training set; ``score_samples`` values the auxiliary rows."""
 
     #: games the estimator supports (first = default)
@@ -125,9 +126,9 @@ class BaselineEstimator(QualityScorer):
     def _check_training(self, X: np.ndarray, y: np.ndarray) -> None:
         """Data-dependent checks (subclasses)."""
 
-    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:  # pragma: no cover - abstract
+    @abstractmethod
+    def _values(self, X_aux: np.ndarray, record: BaselineDetails) -> np.ndarray:
         """The values of the auxiliary rows; fill ``record`` with game, utility and budget."""
-        raise NotImplementedError(f"{type(self).__name__} must define _values(X_aux, record), its estimator")
 
 
 class DetectorUtilityMixin(BaselineEstimator):

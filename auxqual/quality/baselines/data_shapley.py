@@ -17,6 +17,7 @@ Cost: O(fits · (n + l)·n) plus the fits; memory O((n + l)²) for the distances
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from numbers import Integral
 
 import numpy as np
@@ -54,8 +55,9 @@ class PermutationSemivalue(DetectorUtilityMixin, BaselineEstimator):
 
     games = ("adapted", "textbook")
 
-    def _weights(self, n_others: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must define _weights(n_others), its position weights")
+    @abstractmethod
+    def _weights(self, n_others: int) -> np.ndarray:
+        """The weight of each position of a permutation (Data Shapley: uniform; Beta Shapley: Beta)."""
 
     def _check_params(self) -> None:
         super()._check_params()
