@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import zipfile
 import zlib
 from collections import Counter
@@ -416,6 +417,32 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def publish_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Build an output folder in a hidden staging folder beside ``target``; on success
+    replace ``target`` by it in one rename.
+
+    A stage stopped half-way (an exception, Ctrl-C, SIGTERM) removes the staging
+    folder; a stage killed with SIGKILL leaves a hidden ``.<name>.partial`` folder,
+    never a partial ``target``, and the next run removes the leftover first.
+    """
+    target = Path(target)
+    staging = target.parent / f".{target.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

@@ -6,7 +6,6 @@ the library.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
@@ -14,7 +13,6 @@ import signal
 import sys
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pandas as pd
 import yaml
 
 from auxqual.io import feature_columns_of
+from auxqual.io import publish_dir as publish_dir  # the stages import it from here
 from auxqual.params.benchmark import BenchmarkParams, load_benchmark_params
 
 PARAMS_FILE = Path("params.yaml")
@@ -118,32 +117,6 @@ def install_signal_handlers() -> None:
     """Turn SIGTERM into ``SystemExit`` so that ``finally`` blocks (removal of temporary
     files and staging folders) run when a stage is stopped politely."""
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-
-
-@contextlib.contextmanager
-def publish_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Build an output folder in a hidden staging folder beside ``target``; on success
-    replace ``target`` by it in one rename.
-
-    A stage stopped half-way (an exception, Ctrl-C, SIGTERM) removes the staging
-    folder; a stage killed with SIGKILL leaves a hidden ``.<name>.partial`` folder,
-    never a partial ``target``, and the next run removes the leftover first.
-    """
-    target = Path(target)
-    staging = target.parent / f".{target.name}.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def remove_stale(*targets: str | os.PathLike) -> None:

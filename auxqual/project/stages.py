@@ -30,13 +30,12 @@ fails leaves the last run's outputs as they were. Paths are relative to the proj
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from auxqual import lineage
-from auxqual.io import write_json, write_parquet
+from auxqual.io import publish_dir, write_json, write_parquet
 from auxqual.project.layout import (
     CANDIDATE_DIR,
     EVALUATION,
@@ -76,22 +75,6 @@ SELECTION_SCHEMA = "auxqual.selection/1"
 def log(message: str) -> None:
     """One progress line on stderr (DVC shows it; a Prefect flow logs it)."""
     print(f"auxqual: {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def publish_dir(target: Path) -> Iterator[Path]:
-    """Build a folder output in a hidden staging folder and rename it over ``target``."""
-    staging = target.parent / f".{target.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # --------------------------------------------------------------------------- shared reading
